@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine:
+#   ./course.sh lab    set up (once) and open the course in JupyterLab
+#   ./course.sh test   set up (once) and run every test, including every solved notebook under nbval
+# Set-up creates .venv/ with Python 3.10+ and installs the course with its dependencies.
+# PIP_CONSTRAINT (e.g. .ci/constraints.txt) pins packages; CI uses it for the CPU build of PyTorch.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+
+setup() {
+  if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+  fi
+  local stamp=.venv/.course-installed
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[test]"
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  lab)
+    setup
+    exec .venv/bin/jupyter lab notebooks/ "${@:2}"
+    ;;
+  test)
+    setup
+    exec .venv/bin/python -m pytest tests solutions --nbval-lax --nbval-current-env -n "${WORKERS:-2}" --dist loadfile "${@:2}"
+    ;;
+  *)
+    echo "usage: ./course.sh lab | test [pytest args]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,152 @@
+"""The feedback layer of the exercises: run property checks, print what passed, say what to fix.
+
+A check function is written once per exercise in ``course_utils/checks/nbXX.py``::
+
+    @exercise("02.early_fusion", "EarlyFusionModel")
+    def check_early_fusion(check, EarlyFusionModel):
+        model = check.build(EarlyFusionModel, 32, 16, 64, 2)       # NotImplementedError -> "not implemented yet"
+        out = check.call(model, torch.randn(4, 32), torch.randn(4, 16))
+        check.shape(out, (4, 2), "logits")
+        ...
+
+The learner's check cell calls ``check_early_fusion(EarlyFusionModel)``. Each passed property
+prints a line; the first failed one raises :class:`CheckFailed` whose message names the exercise and
+says what to fix; code that still raises ``NotImplementedError`` or returns ``None`` raises
+:class:`NotImplementedYet` ("not implemented yet"). Raising is what lets grading see a failure.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from . import progress
+
+
+class CheckFailed(AssertionError):
+    """An exercise check failed; the message says what to fix."""
+
+
+class NotImplementedYet(CheckFailed):
+    """The exercise still contains its ``raise NotImplementedError()`` stub or a ``None`` placeholder."""
+
+
+class Check:
+    """Collects the results of one exercise's checks and prints them as it goes."""
+
+    def __init__(self, exercise_id: str, title: str):
+        self.exercise_id = exercise_id
+        self.title = title
+        self.passed: list[str] = []
+
+    # -- reporting -------------------------------------------------------------------------
+    def ok(self, message: str) -> None:
+        self.passed.append(message)
+        print(f"  ✓ {message}")
+
+    def fail(self, message: str):
+        __tracebackhide__ = True
+        raise CheckFailed(f"Exercise {self.exercise_id} ({self.title}): {message}")
+
+    def not_implemented(self, what: str):
+        __tracebackhide__ = True
+        raise NotImplementedYet(f"Exercise {self.exercise_id} ({self.title}): not implemented yet: "
+                                f"{what}. Replace the `raise NotImplementedError()` / `None` in the TODO cell.")
+
+    # -- running learner code -----------------------------------------------------------------
+    def call(self, fn, *args, what: str | None = None, **kwargs):
+        """Call learner code; a ``NotImplementedError`` or a ``None`` result means "not implemented yet"."""
+        __tracebackhide__ = True
+        name = what or getattr(fn, "__qualname__", None) or type(fn).__name__
+        try:
+            result = fn(*args, **kwargs)
+        except NotImplementedError:
+            self.not_implemented(f"{name} still raises NotImplementedError")
+        if result is None:
+            self.not_implemented(f"{name} returned None")
+        return result
+
+    def build(self, cls, *args, **kwargs):
+        """Instantiate a learner's class; attributes left as ``None`` count as not implemented."""
+        __tracebackhide__ = True
+        obj = self.call(cls, *args, what=f"{getattr(cls, '__name__', cls)}.__init__", **kwargs)
+        for name, value in vars(obj).items():
+            if not name.startswith("_") and value is None:
+                self.not_implemented(f"{type(obj).__name__}.{name} is still None")
+        return obj
+
+    # -- properties ------------------------------------------------------------------------------
+    def expect(self, condition: bool, passed: str, fix: str) -> None:
+        """Record ``passed`` when ``condition`` holds, else fail with ``fix``."""
+        __tracebackhide__ = True
+        if not condition:
+            self.fail(fix)
+        self.ok(passed)
+
+    def shape(self, tensor, expected: tuple, what: str) -> None:
+        __tracebackhide__ = True
+        if not isinstance(tensor, torch.Tensor):
+            self.fail(f"{what} should be a torch.Tensor of shape {tuple(expected)}, got {type(tensor).__name__}")
+        self.expect(tuple(tensor.shape) == tuple(expected), f"{what} has shape {tuple(expected)}",
+                    f"{what} should have shape {tuple(expected)}, got {tuple(tensor.shape)}")
+
+    def close(self, actual, expected, what: str, *, atol: float = 1e-5, rtol: float = 1e-4,
+              hint: str = "") -> None:
+        """Compare with a reference computation and say by how much it differs (like Karpathy's ``cmp``)."""
+        __tracebackhide__ = True
+        actual = torch.as_tensor(actual).detach().float().cpu()
+        expected = torch.as_tensor(expected).detach().float().cpu()
+        if actual.shape != expected.shape:
+            self.fail(f"{what}: shape {tuple(actual.shape)} differs from the reference {tuple(expected.shape)}. {hint}")
+        diff = (actual - expected).abs().max().item() if actual.numel() else 0.0
+        ok = torch.allclose(actual, expected, atol=atol, rtol=rtol)
+        self.expect(ok, f"{what} matches the reference (max abs diff {diff:.1e})",
+                    f"{what} differs from the reference computation by up to {diff:.3g} "
+                    f"(tolerance {atol:g}). {hint}".strip())
+
+
+def exercise(exercise_id: str, title: str):
+    """Turn ``f(check, *args)`` into a learner-facing check ``f(*args)`` for exercise ``exercise_id``."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            __tracebackhide__ = True
+            check = Check(exercise_id, title)
+            print(f"Checking exercise {exercise_id}: {title}")
+            progress.PASSED.discard(exercise_id)
+            try:
+                fn(check, *args, **kwargs)
+            except NotImplementedError:
+                check.not_implemented("the code still raises NotImplementedError")
+            except CheckFailed:
+                raise
+            except Exception as error:  # learner code crashed inside the check: say where
+                raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
+                                  f"{type(error).__name__}: {error}") from error
+            progress.PASSED.add(exercise_id)
+            print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
+            return True
+
+        run.exercise_id = exercise_id
+        return run
+
+    return decorate
+
+
+def passed(exercise_id: str) -> bool:
+    """Whether the check of ``exercise_id`` has passed in this kernel."""
+    return exercise_id in progress.PASSED
+
+
+def yours_or_reference(exercise_id: str, yours, reference, name: str | None = None):
+    """Your implementation once its check has passed, else the course's reference with a notice.
+
+    Lets a learner who has not finished an exercise run the rest of the notebook.
+    """
+    if passed(exercise_id):
+        return yours
+    label = name or getattr(reference, "__name__", "implementation")
+    print(f"ℹ️  Using the course's reference {label}: exercise {exercise_id} has not passed its check "
+          "yet. Finish it and re-run its check cell to use your own.")
+    return reference

@@ -1,0 +1,51 @@
+"""Small reference models for probing what each modality carries (notebook 01)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """``in_dim -> hidden_dim -> ReLU -> ... -> out_dim``; maps ``(B, in_dim)`` to ``(B, out_dim)``."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, depth: int = 2):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        dims = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
+        layers = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(dims) - 2:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class UnimodalProbe(nn.Module):
+    """An MLP that sees only modality number ``modality``: ``forward(*modalities) -> (B, num_classes)``."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, num_classes: int, modality: int):
+        super().__init__()
+        self.modality = modality
+        self.mlp = MLP(in_dim, hidden_dim, num_classes)
+
+    def forward(self, *modalities: torch.Tensor) -> torch.Tensor:
+        return self.mlp(modalities[self.modality])
+
+
+class LinearProbe(nn.Module):
+    r"""A linear classifier over all modalities concatenated.
+
+    $\text{logits} = W [x_v; x_t] + b = W_v x_v + W_t x_t + b$: the modalities' contributions only
+    add, there is no term in which they interact. ``forward(image (B, d_v), text (B, d_t)) -> (B, C)``.
+    """
+
+    def __init__(self, in_dims: tuple, num_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(sum(in_dims), num_classes)
+
+    def forward(self, *modalities: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.cat(modalities, dim=-1))
