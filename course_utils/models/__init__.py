@@ -1,7 +1,7 @@
 """Reference models the notebooks build, one module per idea.
 
-- ``probes``: MLP, unimodal probes and a linear (additive) probe (notebook 01)
+- ``probes``: MLP, unimodal probes, linear and additive probes, a concatenation MLP (notebook 01)
 """
-from .probes import MLP, UnimodalProbe, LinearProbe
+from .probes import MLP, UnimodalProbe, LinearProbe, AdditiveProbe, ConcatMLP
 
-__all__ = ["MLP", "UnimodalProbe", "LinearProbe"]
+__all__ = ["MLP", "UnimodalProbe", "LinearProbe", "AdditiveProbe", "ConcatMLP"]

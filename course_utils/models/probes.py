@@ -49,3 +49,32 @@ class LinearProbe(nn.Module):
 
     def forward(self, *modalities: torch.Tensor) -> torch.Tensor:
         return self.linear(torch.cat(modalities, dim=-1))
+
+
+class AdditiveProbe(nn.Module):
+    r"""One MLP per modality, logits summed: $f(x_v, x_t) = g_v(x_v) + g_t(x_t)$.
+
+    Each modality may be processed nonlinearly, but the two never meet inside a nonlinearity, so the
+    model has no cross-modal interaction term. ``forward(image (B, d_v), text (B, d_t)) -> (B, C)``.
+    """
+
+    def __init__(self, in_dims: tuple, hidden_dim: int, num_classes: int):
+        super().__init__()
+        self.branches = nn.ModuleList(MLP(d, hidden_dim, num_classes) for d in in_dims)
+
+    def forward(self, *modalities: torch.Tensor) -> torch.Tensor:
+        return sum(branch(x) for branch, x in zip(self.branches, modalities))
+
+
+class ConcatMLP(nn.Module):
+    r"""An MLP over the concatenated modalities, $f([x_v; x_t])$: it can model interactions.
+
+    ``forward(image (B, d_v), text (B, d_t)) -> (B, C)``.
+    """
+
+    def __init__(self, in_dims: tuple, hidden_dim: int, num_classes: int):
+        super().__init__()
+        self.mlp = MLP(sum(in_dims), hidden_dim, num_classes)
+
+    def forward(self, *modalities: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat(modalities, dim=-1))

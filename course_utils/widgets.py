@@ -1,0 +1,59 @@
+"""Interactive explorers that degrade to a static figure.
+
+With a widget front end (JupyterLab, Colab) ``explore`` shows sliders built with ipywidgets and
+redraws on every change. Under tests, grading and CI (``COURSE_QUIET`` or ``CI`` set), or without
+ipywidgets, it draws the static figure for the default values only, so no widget state or random
+widget ids end up in outputs.
+"""
+from __future__ import annotations
+
+from .environment import in_colab
+from .training import quiet
+
+
+def widgets_available() -> bool:
+    """True when sliders can be shown: inside an IPython kernel, ipywidgets installed, not under tests."""
+    if quiet():
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def explore(draw, **controls):
+    """Call ``draw(**values)`` under sliders, or once with the defaults as a static figure.
+
+    ``controls`` maps a parameter name to ``(min, max, step, default)`` for a float slider, or to a
+    list of options (the first is the default) for a dropdown.
+    Returns the ipywidgets ``interactive`` object, or ``None`` in static mode.
+    """
+    defaults = {}
+    for name, spec in controls.items():
+        if isinstance(spec, tuple) and len(spec) == 4:
+            defaults[name] = spec[3]
+        elif isinstance(spec, list) and spec:
+            defaults[name] = spec[0]
+        else:
+            raise ValueError(f"control {name!r} must be (min, max, step, default) or a non-empty list, got {spec!r}")
+    if not widgets_available():
+        draw(**defaults)
+        return None
+    import ipywidgets as w
+    from IPython.display import display
+    if in_colab():  # Colab needs its custom widget manager for ipywidgets 8
+        from google.colab import output
+        output.enable_custom_widget_manager()
+    made = {}
+    for name, spec in controls.items():
+        if isinstance(spec, tuple):
+            made[name] = w.FloatSlider(min=spec[0], max=spec[1], step=spec[2], value=spec[3],
+                                       description=name, continuous_update=False)
+        else:
+            made[name] = w.Dropdown(options=spec, value=spec[0], description=name)
+    panel = w.interactive(draw, **made)
+    display(panel)
+    return panel
