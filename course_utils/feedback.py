@@ -117,13 +117,15 @@ def exercise(exercise_id: str, title: str):
             progress.PASSED.discard(exercise_id)
             try:
                 fn(check, *args, **kwargs)
+            except CheckFailed as failure:
+                raise failure.with_traceback(None) from None
             except NotImplementedError:
-                check.not_implemented("the code still raises NotImplementedError")
-            except CheckFailed:
-                raise
+                raise NotImplementedYet(f"Exercise {exercise_id} ({title}): not implemented yet: the code "
+                                        "still raises NotImplementedError") from None
             except Exception as error:  # learner code crashed inside the check: say where
+                where = _learner_frame(error)
                 raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
-                                  f"{type(error).__name__}: {error}") from error
+                                  f"{type(error).__name__}: {error}{where}") from None
             progress.PASSED.add(exercise_id)
             print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
             return True
@@ -132,6 +134,37 @@ def exercise(exercise_id: str, title: str):
         return run
 
     return decorate
+
+
+def _learner_frame(error: BaseException) -> str:
+    """' (in <cell line>)' for the innermost frame of the learner's code, if it came from a notebook cell."""
+    import traceback
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "course_utils" not in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" (at line {f.lineno}: `{(f.line or '').strip()}`)"
+
+
+def _show_check_failure(shell, etype, value, tb, tb_offset=None):
+    """Show a failed check as one clear line instead of a traceback through the check machinery."""
+    mark = "🛠️" if issubclass(etype, NotImplementedYet) else "❌"
+    stb = [f"\x1b[31m{mark} {etype.__name__}\x1b[0m: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def _install_ipython_handler() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((CheckFailed,), _show_check_failure)
+
+
+_install_ipython_handler()
 
 
 def passed(exercise_id: str) -> bool:
