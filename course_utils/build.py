@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,7 @@ class CourseConfig:
 
     @classmethod
     def load(cls, root: Path = ROOT) -> "CourseConfig":
+        import tomllib  # Python >= 3.11; building notebooks is a maintainer's task
         data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["course"]
         return cls(data["repository"], data["branch"])
 
