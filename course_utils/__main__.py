@@ -1,4 +1,9 @@
-"""Command line: ``python -m course_utils build [--check] [--clean-solutions]``."""
+"""Command line of the course package.
+
+- ``python -m course_utils build [--check] [--clean-solutions]``: generate notebooks/ from solutions/
+- ``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
+- ``python -m course_utils release --out DIR``: the learner bundle (folder and zip)
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +19,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--check", action="store_true", help="exit 1 and name the stale notebooks instead of writing")
     b.add_argument("--clean-solutions", action="store_true", help="first strip outputs from solutions/")
     b.set_defaults(run=build.main)
+    g = sub.add_parser("grade", help="grade a folder of submitted notebooks (see docs/INSTRUCTORS.md)")
+    from .grading import batch
+    batch.add_arguments(g)
+    g.set_defaults(run=batch.main)
+    r = sub.add_parser("release", help="write the learner bundle (student notebooks, package, setup) and a zip")
+    from . import release
+    release.add_arguments(r)
+    r.set_defaults(run=release.main)
     return p
 
 

@@ -1,0 +1,9 @@
+"""Instructor grading on nbval: ``python -m course_utils grade SUBMISSIONS --out DIR``.
+
+- :mod:`.notebooks`: read submissions, match them to course notebooks, restore check cells by id;
+- :mod:`.plugin`: the pytest plugin recording each cell's outcome as a JSON line;
+- :mod:`.runner`: one submission in its own process with time and memory limits;
+- :mod:`.batch`: parallel workers, ``grades.csv`` written row by row, feedback files, ``--resume``.
+
+See ``docs/INSTRUCTORS.md``.
+"""

@@ -1,0 +1,297 @@
+"""Grade a folder of submissions in parallel; write ``grades.csv`` row by row and one feedback file each.
+
+``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
+
+SUBMISSIONS is laid out ``<learner>/<notebook>.ipynb`` (notebooks further down a learner's folder
+count too; a notebook directly in SUBMISSIONS is graded with its file stem as the learner; a single
+notebook path works, graded with its folder's name as the learner).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from . import notebooks as nbs
+from . import runner
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIXED_HEAD = ["learner", "notebook"]
+FIXED_TAIL = ["total", "max_points", "status", "detail", "submission", "sha256"]
+
+
+# -- discovery -------------------------------------------------------------------------------------
+def discover(submissions: Path) -> list[tuple[str, Path, str]]:
+    """(learner, path, path relative to SUBMISSIONS) for every ``.ipynb``, sorted."""
+    submissions = Path(submissions)
+    if submissions.is_file():
+        return [(submissions.resolve().parent.name, submissions, submissions.name)]
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"no such submissions folder or notebook: {submissions}")
+    found = []
+    for path in sorted(submissions.rglob("*.ipynb")):
+        rel = path.relative_to(submissions)
+        if any(part.startswith(".") for part in rel.parts):  # .ipynb_checkpoints, hidden folders
+            continue
+        learner = rel.parts[0] if len(rel.parts) > 1 else path.stem
+        found.append((learner, path, rel.as_posix()))
+    return found
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fmt(points) -> str:
+    return f"{points:g}" if isinstance(points, (int, float)) else str(points)
+
+
+# -- CSV ---------------------------------------------------------------------------------------------
+class GradeSheet:
+    """``grades.csv``: a row is appended, flushed and fsynced as each submission finishes."""
+
+    def __init__(self, path: Path, exercise_columns: list[str], kept_rows: list[dict]):
+        self.path = Path(path)
+        self.columns = FIXED_HEAD + exercise_columns + FIXED_TAIL
+        self.exercises = exercise_columns
+        self.lock = threading.Lock()
+        with open(self.path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in kept_rows:
+                writer.writerow({k: row.get(k, "") for k in self.columns})
+            f.flush()
+            os.fsync(f.fileno())
+
+    def row(self, result: runner.Result) -> dict:
+        row = {"learner": result.learner, "notebook": result.notebook, "status": result.status,
+               "detail": result.detail, "submission": result.submission, "sha256": result.sha256}
+        if result.checks:
+            row["total"], row["max_points"] = _fmt(result.total), _fmt(result.max_points)
+            for c in result.checks:
+                row[c.check] = _fmt(c.points)
+        else:
+            row["total"], row["max_points"] = "0", _fmt(result.max_points)
+        return row
+
+    def append(self, result: runner.Result) -> dict:
+        row = self.row(result)
+        with self.lock, open(self.path, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+        return row
+
+    def sort(self) -> None:
+        """Rewrite the finished sheet sorted by learner and notebook (atomically)."""
+        rows = read_rows(self.path)
+        rows.sort(key=lambda r: (r.get("learner", ""), r.get("notebook", ""), r.get("submission", "")))
+        tmp = self.path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Complete rows of an existing sheet (a row torn by a crash lacks its hash and is dropped)."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r.get("sha256") and len(r["sha256"]) == 64 and r.get("status")]
+
+
+# -- feedback ----------------------------------------------------------------------------------------
+def feedback_markdown(result: runner.Result) -> str:
+    icon = {"passed": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💥", "not_run": "⏭️",
+            "missing": "⏭️"}
+    lines = [f"# Feedback on {result.notebook}", "",
+             f"- Learner: {result.learner}", f"- Submission: `{result.submission}`",
+             f"- Score: **{_fmt(result.total)} / {_fmt(result.max_points)}**" if result.checks else
+             "- Score: 0", f"- Status: {result.status}" + (f": {result.detail}" if result.detail else ""), ""]
+    if result.checks:
+        lines += ["| Exercise | Points | Result |", "|---|---|---|"]
+        for c in result.checks:
+            lines.append(f"| {c.check} | {_fmt(c.points)} / {_fmt(c.max_points)} | {icon.get(c.outcome, '')} "
+                         f"{c.outcome.replace('_', ' ')} |")
+        lines.append("")
+        for c in result.checks:
+            lines += [f"## {c.check}: {_fmt(c.points)} / {_fmt(c.max_points)} {icon.get(c.outcome, '')}", ""]
+            if c.outcome == "passed":
+                passed = [ln.strip() for ln in c.output.splitlines() if ln.strip().startswith(("✓", "✅"))]
+                lines += ["Passed." if not passed else "Passed:", ""] + [f"- {ln}" for ln in passed]
+            else:
+                lines += ["```text", c.message.strip() or c.outcome, "```"]
+            lines.append("")
+    else:
+        lines += ["This submission could not be graded; see the status above. Nothing was run.", ""]
+    lines += ["Check cells are restored from the course notebook before grading, so only your code in the "
+              "other cells counts. Re-run the notebook top to bottom (Kernel > Restart & Run All) before "
+              "handing it in to see these same messages.", ""]
+    return "\n".join(lines)
+
+
+def write_feedback(out: Path, result: runner.Result) -> Path:
+    stem = Path(result.submission).with_suffix("").as_posix().replace("/", "__")
+    learner_part = Path(result.submission).parts
+    if len(learner_part) > 1 and learner_part[0] == result.learner:
+        stem = Path(*learner_part[1:]).with_suffix("").as_posix().replace("/", "__")
+    path = out / "feedback" / _safe(result.learner) / f"{_safe(stem)}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(feedback_markdown(result), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in name) or "_"
+
+
+# -- summary ------------------------------------------------------------------------------------------
+def summary(rows: list[dict], exercises: dict) -> str:
+    """Per exercise: submissions graded, mean points, max points, how many got full points."""
+    lines = [f"{'exercise':<28} {'graded':>6} {'mean':>7} {'max':>5} {'full':>5}"]
+    for ex in exercises:
+        values = [float(r[ex]) for r in rows if r.get(ex) not in (None, "")]
+        if not values:
+            continue
+        top = exercises[ex]
+        full = sum(v >= top for v in values) if top else 0
+        lines.append(f"{ex:<28} {len(values):>6} {sum(values) / len(values):>7.2f} {_fmt(top):>5} {full:>5}")
+    statuses = {}
+    for r in rows:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    lines.append("status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    return "\n".join(lines)
+
+
+# -- the batch ----------------------------------------------------------------------------------------
+def prepare(learner: str, path: Path, rel: str, refs: dict, assignment: str | None):
+    """Read and match one submission; return (Result for an ungradable one | None, match, nb, hash)."""
+    digest = sha256(path)
+    try:
+        nb = nbs.read_notebook(path.read_bytes(), rel)
+    except (nbs.InvalidNotebook, OSError) as error:
+        name = assignment or path.name
+        checks = _zero_checks(refs.get(name), "not graded: the file is not a readable notebook")
+        return runner.Result(learner, rel, name, runner.INVALID, str(error), checks, 0.0, digest), None, None, digest
+    m = nbs.match(nb, path.name, refs, assignment)
+    if m.reference is None:
+        checks = _zero_checks(refs.get(m.notebook), "not graded: wrong notebook")
+        return runner.Result(learner, rel, m.notebook, runner.WRONG, m.problem, checks, 0.0, digest), m, nb, digest
+    return None, m, nb, digest
+
+
+def _zero_checks(ref, message):
+    if ref is None:
+        return []
+    return [runner.CheckResult(c, 0, p, "not_run", message) for c, p in ref.checks.items()]
+
+
+def grade_batch(submissions: Path, out: Path, reference: Path | None = None, workers: int = 1,
+                limits: runner.Limits | None = None, resume: bool = False, assignment: str | None = None,
+                log=print) -> list[dict]:
+    """Grade everything under ``submissions``; return the rows of ``out/grades.csv``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    refs = nbs.load_references(Path(reference or ROOT / "notebooks"))
+    if assignment is not None:
+        assignment = assignment if assignment.endswith(".ipynb") else assignment + ".ipynb"
+        if assignment not in refs:
+            raise ValueError(f"--assignment {assignment!r} is not a course notebook; have {sorted(refs)}")
+    limits = limits or runner.Limits()
+    if limits.threads <= 0:
+        limits.threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    exercises = {c: p for ref in refs.values() for c, p in ref.checks.items()}
+    sheet_path = out / "grades.csv"
+
+    items = discover(Path(submissions))
+    done = {}
+    if resume:
+        for row in read_rows(sheet_path):
+            done[(row["learner"], row["submission"])] = row
+    kept, todo = [], []
+    for learner, path, rel in items:
+        row = done.get((learner, rel))
+        if row is not None and row["sha256"] == sha256(path):
+            kept.append(row)
+        else:
+            todo.append((learner, path, rel))
+    sheet = GradeSheet(sheet_path, list(exercises), kept)
+    if resume:
+        log(f"resume: {len(kept)} submission(s) already graded and unchanged, {len(todo)} to grade")
+    scratch = out / ".scratch"
+    scratch.mkdir(exist_ok=True)
+    rows = list(kept)
+    started = time.monotonic()
+
+    def job(learner, path, rel):
+        early, m, nb, digest = prepare(learner, path, rel, refs, assignment)
+        if early is not None:
+            return early
+        return runner.grade(path, learner, rel, m, nb, limits, scratch, digest)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(job, *item): item for item in todo}
+        for n, future in enumerate(as_completed(futures), start=1):
+            learner, path, rel = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # a bug must not lose the batch: record it and go on
+                result = runner.Result(learner, rel, path.name, runner.GRADER_ERROR,
+                                       f"{type(error).__name__}: {error}", [], 0.0, sha256(path))
+            write_feedback(out, result)
+            rows.append(sheet.append(result))
+            log(f"[{n}/{len(todo)}] {learner}/{Path(rel).name}: {_fmt(result.total)}/{_fmt(result.max_points)} "
+                f"{result.status} ({result.seconds:.1f} s)")
+    sheet.sort()
+    try:
+        scratch.rmdir()
+    except OSError:
+        pass
+    log(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s with {workers} worker(s); "
+        f"results in {sheet_path}")
+    log(summary(rows, exercises))
+    return read_rows(sheet_path)
+
+
+def main(args) -> int:
+    try:
+        limits = runner.Limits(cell_timeout=args.timeout, wall_timeout=args.wall_timeout,
+                               memory_bytes=runner.parse_size(args.memory_limit), threads=args.threads)
+        grade_batch(args.submissions, args.out, args.reference, args.workers, limits, args.resume,
+                    args.assignment)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_arguments(p) -> None:
+    p.add_argument("submissions", type=Path, help="folder laid out <learner>/<notebook>.ipynb, or one notebook")
+    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                   help="submissions graded at once (default: CPU count)")
+    p.add_argument("--timeout", type=float, default=120.0, help="per-cell time limit in seconds (default 120)")
+    p.add_argument("--wall-timeout", type=float, default=1800.0,
+                   help="time limit for a whole submission in seconds (default 1800)")
+    p.add_argument("--memory-limit", default="4G",
+                   help="address-space limit of each submission's kernel, e.g. 4G, 512M; 0: none (default 4G)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per kernel (default: CPU count / workers)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep rows of an existing grades.csv whose submission is unchanged; grade the rest")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="folder of course (student) notebooks to grade against (default: notebooks/)")
+    p.add_argument("--assignment", default=None,
+                   help="grade every submission as this course notebook (e.g. 02_early_fusion); "
+                        "others are 'wrong notebook'")

@@ -1,0 +1,194 @@
+"""pytest plugin used by the grader: one JSON line per notebook cell, written as soon as the cell finishes.
+
+Loaded next to nbval (``pytest --nbval-lax -p ...``) in the per-submission process started by
+:mod:`course_utils.grading.runner`. For every cell it appends a record to ``--grading-log``::
+
+    {"event": "cell", "index": 7, "cell_id": "check-01-mean", "check": "01.mean", "points": 2,
+     "outcome": "failed", "message": "Exercise 01.mean (...): ...", "output": "...", "seconds": 0.4}
+
+Check ids come from the cell itself (``item.cell.metadata.course.check``), never from nbval's
+"Cell N" name or the position, so deleted, moved or duplicated cells cannot shift points.
+``outcome`` is ``passed`` (the cell raised nothing), ``failed``, ``timeout`` (per-cell limit),
+``kernel_died`` (the kernel died while running the cell) or ``not_run`` (the kernel was already
+dead). Because every line is flushed as it is written, a run killed from outside keeps every
+result it had.
+
+The plugin also makes nbval notice a dead kernel at once instead of waiting for the cell timeout,
+and records the kernel's process id (``{"event": "kernel", "pid": ...}``) so the runner can kill
+it: jupyter starts kernels in their own session, outside the runner's process group.
+
+Deliberately light: no torch, no ``course_utils`` imports (the runner loads this file by path).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from queue import Empty
+
+import pytest
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_TEXT = 4000
+
+
+class KernelDied(RuntimeError):
+    """The kernel process exited while a cell was running."""
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text or "")
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    text = strip_ansi(text)
+    return text if len(text) <= limit else text[: limit - 20] + "\n... (cut)"
+
+
+def _patch_nbval_kernel() -> None:
+    """Make ``RunningKernel.await_reply`` poll in short slices and raise :class:`KernelDied` on death."""
+    from nbval import kernel as nbval_kernel
+
+    original = nbval_kernel.RunningKernel.await_reply
+    if getattr(original, "_grading_patched", False):
+        return
+
+    def await_reply(self, msg_id, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise Empty()
+            slice_ = 0.5 if remaining is None else min(0.5, remaining)
+            try:
+                msg = self.get_message(stream="shell", timeout=slice_)
+            except Empty:
+                if not self.is_alive():
+                    raise KernelDied("the kernel died while running this cell")
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                if msg["content"]["status"] == "aborted":
+                    raise RuntimeError("Kernel aborted execution request")
+                return
+
+    await_reply._grading_patched = True
+    nbval_kernel.RunningKernel.await_reply = await_reply
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("course-grading", "course grading")
+    group.addoption("--grading-log", default=None,
+                    help="append one JSON line per notebook cell to this file")
+
+
+def pytest_configure(config):
+    _patch_nbval_kernel()
+
+
+class _Log:
+    def __init__(self, path):
+        self.path = path
+        self.kernel_logged = False
+
+    def write(self, record: dict) -> None:
+        if not self.path:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+_LOG: _Log | None = None
+
+
+def _log(config) -> _Log:
+    global _LOG
+    if _LOG is None:
+        _LOG = _Log(config.getoption("--grading-log"))
+    return _LOG
+
+
+def _kernel_pid(item):
+    try:
+        return item.parent.kernel.km.provisioner.process.pid
+    except Exception:
+        return None
+
+
+def _text_outputs(outputs) -> str:
+    parts = []
+    for out in outputs or []:
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            text = out.get("data", {}).get("text/plain")
+            if text:
+                parts.append(text + "\n")
+    return "".join(parts)
+
+
+def _error_output(outputs):
+    for out in reversed(outputs or []):
+        if out.get("output_type") == "error":
+            return out
+    return None
+
+
+def _classify(item, excinfo) -> tuple[str, str]:
+    """(outcome, message) of one executed cell."""
+    if excinfo is None:
+        return "passed", ""
+    exc = excinfo.value
+    text = strip_ansi(str(exc))
+    if isinstance(exc, KernelDied):
+        return "kernel_died", "the kernel died while running this cell (memory limit, a crash, or it was killed)"
+    if "Kernel dead on test start" in text:
+        return "not_run", "not run: the kernel had already died"
+    if "Timeout of" in text:
+        limit = item.config.getoption("--nbval-cell-timeout")
+        return "timeout", f"timed out: the cell ran longer than the per-cell limit of {limit:g} s"
+    error = _error_output(getattr(item, "test_outputs", None))
+    if error is not None:
+        ename, evalue = error.get("ename", "Error"), strip_ansi(error.get("evalue", ""))
+        if ename in ("CheckFailed", "NotImplementedYet"):
+            return "failed", evalue
+        return "failed", f"{ename}: {evalue}"
+    return "failed", text.splitlines()[0] if text else type(exc).__name__
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    yield
+    cell = getattr(item, "cell", None)
+    if cell is None:
+        return
+    if call.when == "setup" and call.excinfo is None:
+        log = _log(item.config)
+        if not log.kernel_logged:
+            pid = _kernel_pid(item)
+            if pid:
+                log.write({"event": "kernel", "pid": pid})
+                log.kernel_logged = True
+        return
+    if call.when == "teardown" or (call.when == "setup" and call.excinfo is None):
+        return
+    if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
+        outcome, message = "skipped", "skipped"
+    else:
+        outcome, message = _classify(item, call.excinfo)
+    course = cell.get("metadata", {}).get("course", {}) or {}
+    record = {
+        "event": "cell",
+        "index": getattr(item, "cell_num", None),
+        "cell_id": cell.get("id"),
+        "check": course.get("check"),
+        "points": course.get("points"),
+        "outcome": outcome,
+        "message": _clip(message, 2000),
+        "output": _clip(_text_outputs(getattr(item, "test_outputs", None))),
+        "seconds": round(call.stop - call.start, 3),
+        "phase": call.when,
+    }
+    _log(item.config).write(record)

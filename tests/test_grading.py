@@ -1,0 +1,344 @@
+"""Instructor grading (``python -m course_utils grade``): restore, match, run, score, CSV, feedback, resume.
+
+Most failure modes use a tiny synthetic course (two notebooks, built in ``tmp_path``) so the suite
+stays fast; the last test grades every real course notebook: solutions get full points, untouched
+student notebooks get zero.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading import batch, runner
+from course_utils.grading import notebooks as nbs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# -- a tiny course ------------------------------------------------------------------------------------
+STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()"
+
+
+def _check_source(exercise: str, fn: str, call: str, expected: str) -> str:
+    # The check code goes through course_utils.feedback, the module the grader re-imports fresh.
+    return (f"from course_utils import feedback\n"
+            f"@feedback.exercise({exercise!r}, {fn!r})\n"
+            f"def _check(check, fn):\n"
+            f"    check.expect(check.call(fn, {call}) == {expected}, '{fn}({call}) == {expected}',\n"
+            f"                 '{fn}({call}) should be {expected}')\n"
+            f"_check({fn})")
+
+
+def _code(source: str, cell_id: str, check: str | None = None, points: int = 0):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.id = cell_id
+    if check:
+        cell.metadata = {"course": {"check": check, "points": points}, "editable": False, "deletable": False}
+    return cell
+
+
+def _notebook(cells):
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    return nb
+
+
+def tiny_course(folder: Path) -> dict:
+    """Reference notebooks 90_tiny (add: 2 points, mul: 3 points) and 91_other (sub: 1 point)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    md = nbformat.v4.new_markdown_cell("# Tiny notebook")
+    md.id = "title-90"
+    tiny = _notebook([
+        md,
+        _code("import sys", "setup-90"),
+        _code(f"def add(a, b):\n{STUB}", "todo-add"),
+        _code(_check_source("90.add", "add", "2, 3", "5"), "check-90-add", "90.add", 2),
+        _code(f"def mul(a, b):\n{STUB}", "todo-mul"),
+        _code(_check_source("90.mul", "mul", "2, 3", "6"), "check-90-mul", "90.mul", 3),
+        _code("done = True", "end-90"),
+    ])
+    other = _notebook([
+        _code(f"def sub(a, b):\n{STUB}", "todo-sub"),
+        _code(_check_source("91.sub", "sub", "5, 3", "2"), "check-91-sub", "91.sub", 1),
+    ])
+    nbformat.write(tiny, folder / "90_tiny.ipynb")
+    nbformat.write(other, folder / "91_other.ipynb")
+    return {"tiny": tiny, "other": other}
+
+
+def _solve(nb, **bodies):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for name, body in bodies.items():
+            if cell.get("id") == f"todo-{name}":
+                cell.source = f"def {name}(a, b):\n    {body}"
+    return nb
+
+
+def _with(nb, after_id: str, source: str, cell_id: str):
+    nb = copy.deepcopy(nb)
+    index = [c.get("id") for c in nb.cells].index(after_id)
+    nb.cells.insert(index + 1, _code(source, cell_id))
+    return nb
+
+
+def _write(folder: Path, learner: str, name: str, content) -> None:
+    path = folder / learner / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, (str, bytes)):
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    else:
+        path.write_text(json.dumps(content, indent=1))
+
+
+SOLVED = dict(add="return a + b", mul="return a * b")
+
+# learner -> (expected points for 90.add, 90.mul, total, status)
+EXPECTED = {
+    "solved":         (2, 3, 5, "ok"),
+    "unsolved":       (0, 0, 0, "ok"),
+    "partly":         (2, 0, 2, "ok"),
+    "edited_check":   (0, 3, 3, "ok"),
+    "deleted_check":  (2, 3, 5, "ok"),
+    "duplicated":     (2, 3, 5, "ok"),
+    "monkeypatch":    (0, 0, 0, "ok"),
+    "infinite_loop":  (2, 0, 2, "timeout"),
+    "kernel_killed":  (2, 0, 2, "kernel died"),
+    "memory_bomb":    (2, 0, 2, "memory limit"),
+    "invalid_json":   (0, 0, 0, "invalid notebook"),
+    "empty_file":     (0, 0, 0, "invalid notebook"),
+    "wrong_notebook": (0, 0, 0, "wrong notebook"),
+    "noisy_stderr":   (2, 3, 5, "ok"),
+    "renamed":        (2, 3, 5, "ok"),
+}
+
+
+def make_submissions(folder: Path, course: dict) -> None:
+    tiny, other = course["tiny"], course["other"]
+    name = "90_tiny.ipynb"
+    solved = _solve(tiny, **SOLVED)
+    _write(folder, "solved", name, solved)
+    _write(folder, "unsolved", name, tiny)
+    _write(folder, "partly", name, _solve(tiny, add="return a + b"))
+    edited = _solve(tiny, mul="return a * b")
+    for cell in edited.cells:
+        if cell.id == "check-90-add":
+            cell.source = "print('✅ Exercise 90.add passed')"      # edited to pass
+    _write(folder, "edited_check", name, edited)
+    deleted = copy.deepcopy(solved)
+    deleted.cells = [c for c in deleted.cells if c.get("id") != "check-90-add"]
+    _write(folder, "deleted_check", name, deleted)
+    dup = copy.deepcopy(solved)
+    cells = []
+    for i, cell in enumerate(dup.cells):
+        cells.append(cell)
+        if cell.cell_type == "code":                                # every code cell pasted twice
+            copy_ = copy.deepcopy(cell)
+            copy_.id = f"copy-{i}"
+            cells.append(copy_)
+    dup.cells = cells
+    _write(folder, "duplicated", name, dup)
+    _write(folder, "monkeypatch", name, _with(tiny, "todo-add", (
+        "import course_utils.feedback as fb\n"
+        "fb.exercise = lambda *a, **k: (lambda f: (lambda *x, **y: True))\n"
+        "fb.Check.expect = lambda self, *a, **k: None\n"
+        "fb.Check.call = lambda self, *a, **k: 5\n"
+        "_check = lambda *a: True"), "learner-patch"))
+    _write(folder, "infinite_loop", name, _solve(tiny, add="return a + b", mul="while True: pass"))
+    killed = _with(solved, "check-90-add", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "learner-kill")
+    _write(folder, "kernel_killed", name, killed)
+    _write(folder, "memory_bomb", name, _solve(tiny, add="return a + b",
+                                               mul="hog = bytearray(64 * 2**30); return a * b"))
+    _write(folder, "invalid_json", name, '{"cells": [ {"cell_type": "code", ')
+    _write(folder, "empty_file", name, "")
+    _write(folder, "wrong_notebook", name, _solve(other, sub="return a - b"))
+    noisy = _solve(tiny, add="import sys, warnings; warnings.warn('deprecated!'); "
+                             "print('noise', file=sys.stderr); return a + b", mul="return a * b")
+    noisy = _with(noisy, "setup-90", "import sys, warnings\nprint('a warning on stderr', file=sys.stderr)\n"
+                                     "warnings.warn('UserWarning from learner code')", "learner-noise")
+    _write(folder, "noisy_stderr", name, noisy)
+    _write(folder, "renamed", "my_homework.ipynb", solved)
+
+
+LIMITS = dict(cell_timeout=8, wall_timeout=120, memory_bytes=2 << 30)
+
+
+# -- fast unit tests (no kernel) -----------------------------------------------------------------------
+@pytest.fixture()
+def course(tmp_path):
+    data = tiny_course(tmp_path / "ref")
+    return data, nbs.load_references(tmp_path / "ref")
+
+
+def _checks(nb):
+    return [(c.get("id"), c.metadata.get("course", {}).get("check")) for c in nb.cells
+            if c.metadata.get("course", {}).get("check")]
+
+
+def test_restore_replaces_edited_check_cells(course):
+    data, refs = course
+    nb = copy.deepcopy(data["tiny"])
+    nb.cells[3].source = "print('passed')"
+    nb.cells[3].metadata = {}                                       # metadata stripped as well
+    restored = nbs.restore(nb, refs["90_tiny.ipynb"])
+    assert restored.cells[3].source.endswith(data["tiny"].cells[3].source)
+    assert restored.cells[3].source.startswith(nbs.PURGE_LINE)
+    assert _checks(restored) == [("check-90-add", "90.add"), ("check-90-mul", "90.mul")]
+
+
+def test_restore_puts_back_deleted_checks_in_place(course):
+    data, refs = course
+    nb = copy.deepcopy(data["tiny"])
+    nb.cells = [c for c in nb.cells if not c.id.startswith("check-")]
+    restored = nbs.restore(nb, refs["90_tiny.ipynb"])
+    ids = [c.id for c in restored.cells]
+    assert ids == ["title-90", "setup-90", "todo-add", "check-90-add", "todo-mul", "check-90-mul", "end-90"]
+
+
+def test_restore_drops_copies_and_minted_checks(course):
+    data, refs = course
+    nb = copy.deepcopy(data["tiny"])
+    copy_ = copy.deepcopy(nb.cells[3])
+    copy_.id = "pasted"
+    minted = _code("pass", "mine", "90.bonus", 100)
+    other_check = _code("pass", "mine2", "91.sub", 1)
+    nb.cells[4:4] = [copy_, minted, other_check]
+    restored = nbs.restore(nb, refs["90_tiny.ipynb"])
+    assert _checks(restored) == [("check-90-add", "90.add"), ("check-90-mul", "90.mul")]
+    assert all(c.source.count("feedback.exercise") <= 1 for c in restored.cells)
+
+
+def test_match_by_name_then_by_ids(course):
+    data, refs = course
+    assert nbs.match(data["tiny"], "90_tiny.ipynb", refs).reference.name == "90_tiny.ipynb"
+    assert nbs.match(data["tiny"], "homework (1).ipynb", refs).reference.name == "90_tiny.ipynb"
+    wrong = nbs.match(data["other"], "90_tiny.ipynb", refs)
+    assert wrong.reference is None and "91_other" in wrong.problem
+    stranger = nbs.match(_notebook([_code("1", "x")]), "x.ipynb", refs)
+    assert stranger.reference is None
+    assert nbs.match(data["other"], "x.ipynb", refs, assignment="90_tiny.ipynb").reference is None
+
+
+@pytest.mark.parametrize("data, reason", [(b"", "empty"), (b"{oops", "JSON"), (b"[1, 2]", "not a notebook"),
+                                          (b'{"cells": 3}', "not a notebook")])
+def test_unreadable_notebooks_are_named(data, reason):
+    with pytest.raises(nbs.InvalidNotebook, match=reason):
+        nbs.read_notebook(data)
+
+
+def test_parse_size():
+    assert runner.parse_size("4G") == 4 << 30
+    assert runner.parse_size("512MiB") == 512 << 20
+    assert runner.parse_size("0") == 0
+    with pytest.raises(ValueError, match="4G or 512M"):
+        runner.parse_size("lots")
+
+
+def test_resume_skips_unchanged_and_regrades_changed(course, tmp_path):
+    # invalid and wrong notebooks are graded without a kernel: this test needs no notebook execution
+    subs = tmp_path / "subs"
+    _write(subs, "ann", "90_tiny.ipynb", "")
+    _write(subs, "bob", "90_tiny.ipynb", "{bad")
+    _write(subs, "cat", "90_tiny.ipynb", course[0]["other"])
+    out = tmp_path / "out"
+    rows = batch.grade_batch(subs, out, tmp_path / "ref", log=lambda *a: None)
+    assert [(r["learner"], r["status"]) for r in rows] == [
+        ("ann", "invalid notebook"), ("bob", "invalid notebook"), ("cat", "wrong notebook")]
+    # a crash tore the last row; ann's file changed since
+    text = (out / "grades.csv").read_text()
+    (out / "grades.csv").write_text(text[: len(text) - 30])
+    _write(subs, "ann", "90_tiny.ipynb", "{still bad")
+    seen = []
+    rows = batch.grade_batch(subs, out, tmp_path / "ref", resume=True, log=seen.append)
+    assert "resume: 1 submission(s) already graded and unchanged, 2 to grade" in seen
+    assert [(r["learner"], r["status"]) for r in rows] == [
+        ("ann", "invalid notebook"), ("bob", "invalid notebook"), ("cat", "wrong notebook")]
+    assert "JSON" in rows[0]["detail"]
+    assert (out / "feedback" / "cat" / "90_tiny.md").exists()
+
+
+# -- one batch with every failure mode ----------------------------------------------------------------
+def test_batch_with_every_failure_mode(course, tmp_path):
+    data, _ = course
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    make_submissions(subs, data)
+    printed = []
+    rows = batch.grade_batch(subs, out, tmp_path / "ref", workers=2, limits=runner.Limits(**LIMITS),
+                             log=printed.append)
+    got = {r["learner"]: r for r in rows}
+    assert sorted(got) == sorted(EXPECTED)
+    problems = []
+    for learner, (add, mul, total, status) in EXPECTED.items():
+        row = got[learner]
+        actual = (row["90.add"], row["90.mul"], row["total"], row["status"])
+        if actual != (str(add), str(mul), str(total), status):
+            problems.append(f"{learner}: expected {(add, mul, total, status)}, got {actual}: {row['detail']}")
+    assert not problems, "\n".join(problems)
+    assert all(r["max_points"] == "5" for r in rows if r["status"] != "wrong notebook")
+    # the CSV on disk is the same and has one column per exercise
+    with open(out / "grades.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert header[:5] == ["learner", "notebook", "90.add", "90.mul", "91.sub"]
+    # feedback: every check's message
+    partly = (out / "feedback" / "partly" / "90_tiny.md").read_text()
+    assert "90.mul: 0 / 3" in partly and "not implemented yet" in partly and "add(2, 3) == 5" in partly
+    bomb = (out / "feedback" / "memory_bomb" / "90_tiny.md").read_text()
+    assert "MemoryError" in bomb
+    assert "per-cell limit" in (out / "feedback" / "infinite_loop" / "90_tiny.md").read_text()
+    assert (out / "feedback" / "renamed" / "my_homework.md").exists()
+    assert "wrong notebook" in (out / "feedback" / "wrong_notebook" / "90_tiny.md").read_text()
+    assert got["wrong_notebook"]["detail"] == "this is notebook 91_other.ipynb, expected 90_tiny.ipynb"
+    # summary: per exercise mean and full-points count
+    table = printed[-1]
+    assert "90.add" in table and "status:" in table
+    assert not (out / ".scratch").exists()
+
+
+def test_wall_timeout_keeps_finished_checks(course, tmp_path):
+    data, _ = course
+    slow = _with(_solve(data["tiny"], **SOLVED), "check-90-add", "import time\ntime.sleep(60)", "learner-sleep")
+    _write(tmp_path / "subs", "slow", "90_tiny.ipynb", slow)
+    rows = batch.grade_batch(tmp_path / "subs", tmp_path / "out", tmp_path / "ref",
+                             limits=runner.Limits(cell_timeout=100, wall_timeout=12, memory_bytes=2 << 30),
+                             log=lambda *a: None)
+    assert (rows[0]["status"], rows[0]["90.add"], rows[0]["90.mul"]) == ("timeout", "2", "0"), rows[0]
+    assert "whole notebook" in rows[0]["detail"]
+
+
+def test_command_line(course, tmp_path):
+    _write(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
+    proc = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "subs"), "--out",
+                           str(tmp_path / "out"), "--reference", str(tmp_path / "ref"), "--workers", "1"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "invalid notebook 1" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "nowhere"), "--out",
+                          str(tmp_path / "out2"), "--reference", str(tmp_path / "ref")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "no such submissions folder" in bad.stderr
+
+
+# -- every real course notebook -------------------------------------------------------------------------
+STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.skipif(not STUDENT, reason="no course notebooks yet")
+def test_solutions_get_full_points_and_untouched_notebooks_zero(tmp_path):
+    subs = tmp_path / "subs"
+    for path in STUDENT:
+        _write(subs, "solved", path.name, (ROOT / "solutions" / path.name).read_bytes())
+        _write(subs, "untouched", path.name, path.read_bytes())
+    rows = batch.grade_batch(subs, tmp_path / "out", workers=2,
+                             limits=runner.Limits(cell_timeout=300, wall_timeout=900), log=lambda *a: None)
+    assert len(rows) == 2 * len(STUDENT)
+    for row in rows:
+        assert row["status"] == "ok", row
+        expected = row["max_points"] if row["learner"] == "solved" else "0"
+        assert row["total"] == expected, f"{row['learner']} {row['notebook']}: {row['total']} / " \
+                                         f"{row['max_points']}; see {tmp_path / 'out' / 'feedback'}"
