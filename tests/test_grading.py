@@ -108,6 +108,7 @@ EXPECTED = {
     "deleted_check":  (2, 3, 5, "ok"),
     "duplicated":     (2, 3, 5, "ok"),
     "monkeypatch":    (0, 0, 0, "ok"),
+    "hidden_errors":  (0, 0, 0, "ok"),
     "infinite_loop":  (2, 0, 2, "timeout"),
     "kernel_killed":  (2, 0, 2, "kernel died"),
     "memory_bomb":    (2, 0, 2, "memory limit"),
@@ -150,6 +151,9 @@ def make_submissions(folder: Path, course: dict) -> None:
         "fb.Check.expect = lambda self, *a, **k: None\n"
         "fb.Check.call = lambda self, *a, **k: 5\n"
         "_check = lambda *a: True"), "learner-patch"))
+    _write(folder, "hidden_errors", name, _with(tiny, "setup-90", (
+        "shell = get_ipython()\n"
+        "shell._showtraceback = lambda *a, **k: None      # errors no longer reach the output"), "learner-hide"))
     _write(folder, "infinite_loop", name, _solve(tiny, add="return a + b", mul="while True: pass"))
     killed = _with(solved, "check-90-add", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "learner-kill")
     _write(folder, "kernel_killed", name, killed)

@@ -68,6 +68,9 @@ def _patch_nbval_kernel() -> None:
                     raise KernelDied("the kernel died while running this cell")
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
+                # nbval reads errors from iopub only; keep the reply's own status as well, so an error
+                # hidden from the output (a learner's custom exception handler) still fails the cell
+                self._grading_reply_status = msg["content"].get("status")
                 if msg["content"]["status"] == "aborted":
                     raise RuntimeError("Kernel aborted execution request")
                 return
@@ -139,6 +142,9 @@ def _error_output(outputs):
 def _classify(item, excinfo) -> tuple[str, str]:
     """(outcome, message) of one executed cell."""
     if excinfo is None:
+        status = getattr(item.parent.kernel, "_grading_reply_status", "ok") if item.parent.kernel else "ok"
+        if status == "error":
+            return "failed", "the cell raised an error that did not show in its output"
         return "passed", ""
     exc = excinfo.value
     text = strip_ansi(str(exc))
@@ -158,6 +164,13 @@ def _classify(item, excinfo) -> tuple[str, str]:
     return "failed", text.splitlines()[0] if text else type(exc).__name__
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    kernel = getattr(getattr(item, "parent", None), "kernel", None)
+    if kernel is not None:
+        kernel._grading_reply_status = "ok"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     yield
@@ -172,7 +185,7 @@ def pytest_runtest_makereport(item, call):
                 log.write({"event": "kernel", "pid": pid})
                 log.kernel_logged = True
         return
-    if call.when == "teardown" or (call.when == "setup" and call.excinfo is None):
+    if call.when == "teardown":
         return
     if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
         outcome, message = "skipped", "skipped"
