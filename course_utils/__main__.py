@@ -13,7 +13,8 @@ from . import build
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="generate notebooks/ from solutions/")
     b.add_argument("--check", action="store_true", help="exit 1 and name the stale notebooks instead of writing")

@@ -11,6 +11,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -306,10 +307,10 @@ def test_batch_with_every_failure_mode(course, tmp_path):
 
 def test_wall_timeout_keeps_finished_checks(course, tmp_path):
     data, _ = course
-    slow = _with(_solve(data["tiny"], **SOLVED), "check-90-add", "import time\ntime.sleep(60)", "learner-sleep")
+    slow = _with(_solve(data["tiny"], **SOLVED), "check-90-add", "import time\ntime.sleep(600)", "learner-sleep")
     _write(tmp_path / "subs", "slow", "90_tiny.ipynb", slow)
     rows = batch.grade_batch(tmp_path / "subs", tmp_path / "out", tmp_path / "ref",
-                             limits=runner.Limits(cell_timeout=100, wall_timeout=12, memory_bytes=2 << 30),
+                             limits=runner.Limits(cell_timeout=500, wall_timeout=40, memory_bytes=2 << 30),
                              log=lambda *a: None)
     assert (rows[0]["status"], rows[0]["90.add"], rows[0]["90.mul"]) == ("timeout", "2", "0"), rows[0]
     assert "whole notebook" in rows[0]["detail"]
@@ -346,3 +347,25 @@ def test_solutions_get_full_points_and_untouched_notebooks_zero(tmp_path):
         expected = row["max_points"] if row["learner"] == "solved" else "0"
         assert row["total"] == expected, f"{row['learner']} {row['notebook']}: {row['total']} / " \
                                          f"{row['max_points']}; see {tmp_path / 'out' / 'feedback'}"
+
+
+def test_interrupted_batch_keeps_rows_and_stops_its_processes(course, tmp_path):
+    data, _ = course
+    subs = tmp_path / "subs"
+    _write(subs, "ann", "90_tiny.ipynb", "")                                   # graded at once
+    slow = _with(data["tiny"], "setup-90", "import time\ntime.sleep(120)", "learner-sleep")
+    _write(subs, "bob", "90_tiny.ipynb", slow)
+    _write(subs, "cat", "90_tiny.ipynb", slow)
+
+    def interrupt(message):
+        if message.startswith("[1/"):
+            raise KeyboardInterrupt
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        batch.grade_batch(subs, tmp_path / "out", tmp_path / "ref", workers=2,
+                          limits=runner.Limits(cell_timeout=200, wall_timeout=300), log=interrupt)
+    assert time.monotonic() - start < 60
+    rows = batch.read_rows(tmp_path / "out" / "grades.csv")
+    assert [(r["learner"], r["status"]) for r in rows] == [("ann", "invalid notebook")]
+    assert all(proc.poll() is not None for proc in list(runner._LIVE)), "a grading process is still running"

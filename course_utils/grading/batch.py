@@ -240,7 +240,9 @@ def grade_batch(submissions: Path, out: Path, reference: Path | None = None, wor
             return early
         return runner.grade(path, learner, rel, m, nb, limits, scratch, digest)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    runner.STOPPING.clear()
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         futures = {pool.submit(job, *item): item for item in todo}
         for n, future in enumerate(as_completed(futures), start=1):
             learner, path, rel = futures[future]
@@ -253,6 +255,11 @@ def grade_batch(submissions: Path, out: Path, reference: Path | None = None, wor
             rows.append(sheet.append(result))
             log(f"[{n}/{len(todo)}] {learner}/{Path(rel).name}: {_fmt(result.total)}/{_fmt(result.max_points)} "
                 f"{result.status} ({result.seconds:.1f} s)")
+    except BaseException:  # Ctrl-C: rows written so far stay; stop the rest now (--resume continues)
+        pool.shutdown(wait=False, cancel_futures=True)
+        runner.kill_all()
+        raise
+    pool.shutdown(wait=True)
     sheet.sort()
     try:
         scratch.rmdir()

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,9 @@ from pathlib import Path
 from . import notebooks as nbs
 
 ENTRY = Path(__file__).resolve().parent / "_entry.py"
+_LIVE: dict = {}                 # Popen -> plugin log path, for kill_all()
+_LIVE_LOCK = threading.Lock()
+STOPPING = threading.Event()     # set by kill_all(): start no new grading process
 
 # status values, most important first (a submission gets the first that applies)
 INVALID, WRONG, GRADER_ERROR = "invalid notebook", "wrong notebook", "grader error"
@@ -127,6 +131,24 @@ def read_log(path: Path) -> tuple[list, int | None]:
     return cells, pid
 
 
+def _stop(proc, log: Path) -> None:
+    _, kernel = read_log(log)
+    if kernel and _parent_of(kernel) == proc.pid:
+        _kill(kernel)
+    _kill(proc.pid)
+    proc.wait()
+
+
+def kill_all() -> None:
+    """Stop every grading process still running (and its kernel): used when a batch is interrupted."""
+    with _LIVE_LOCK:
+        STOPPING.set()
+        live = list(_LIVE.items())
+    for proc, log in live:
+        if proc.poll() is None:
+            _stop(proc, log)
+
+
 def run_pytest(notebook: Path, log: Path, limits: Limits) -> tuple[int | None, str, bool]:
     """Run nbval on ``notebook`` in its folder; return (exit code or None, output tail, wall timed out)."""
     workdir = notebook.parent
@@ -149,19 +171,23 @@ def run_pytest(notebook: Path, log: Path, limits: Limits) -> tuple[int | None, s
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE[proc] = log
+            if STOPPING.is_set():
+                _LIVE.pop(proc)
+                _stop(proc, log)
+                raise RuntimeError("grading was interrupted")
         try:
             code = proc.wait(timeout=limits.wall_timeout)
         except subprocess.TimeoutExpired:
             timed_out, code = True, None
         finally:
+            with _LIVE_LOCK:
+                _LIVE.pop(proc, None)
             if proc.poll() is None:
                 # the kernel lives in its own session: kill it (by the pid the plugin logged, while it is
                 # still our child's child, so a reused pid can never be hit), then the pytest process
-                _, kernel = read_log(log)
-                if kernel and _parent_of(kernel) == proc.pid:
-                    _kill(kernel)
-                _kill(proc.pid)
-                proc.wait()
+                _stop(proc, log)
     tail = out_path.read_text(encoding="utf-8", errors="replace")[-3000:]
     return code, tail, timed_out
 
