@@ -1,0 +1,73 @@
+"""The benchmark harness still runs (tiny sizes). Asserts that results were produced, never a time:
+speed is measured by ``python -m benchmarks`` and written up in BENCHMARKS.md."""
+import json
+import sys
+
+import nbformat
+import pytest
+import torch
+
+from benchmarks import bench_extras, bench_gpu, bench_notebooks, run
+from benchmarks.report import summary
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train fastest on one thread, and the test machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_quick_harness_writes_results(tmp_path, one_thread):
+    out = tmp_path / "results.json"
+    rc = run.main(["--quick", "--only", "data,training,gpu", "--threads", "1", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert rc == 0 and results["errors"] == {}
+    assert results["quick"] is True and results["machine"]["torch"] and results["machine"]["cpu_model"]
+    data = results["benchmarks"]["data"]
+    assert data["cases"] and all(c["speedup"] > 0 and c["same_distribution"]["ok"] for c in data["cases"])
+    for setting in results["benchmarks"]["training"].values():
+        assert setting["same_recipe"]["runs"][0]["fit_s"] > 0
+        assert setting["time_to_accuracy"]["runs"][0]["target_acc"] > 0
+    assert "gpu" in results["benchmarks"]  # measured on CUDA, "skipped" with its reason elsewhere
+    assert "Data generation" in summary(results) and "Time to accuracy" in summary(results)
+
+
+@pytest.mark.parametrize("argv", [["--only", "data,nonsense"], ["--threads", "0"], ["--threads", "two"]])
+def test_bad_arguments_are_refused(argv):
+    with pytest.raises(SystemExit):
+        run.parse_args(argv)
+
+
+def test_notebook_timer_on_a_tiny_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1 + 1\nassert x == 2")])
+    nbformat.write(nb, tmp_path / "99_tiny.ipynb")
+    result = bench_notebooks.run("*", folder=tmp_path, timeout_s=300)
+    (row,) = result["notebooks"]
+    assert row["notebook"] == "99_tiny.ipynb" and row["passed"], row["summary"]
+    assert row["wall_s"] > 0 and "within_budget" in row
+
+
+def test_extras_runs_scripts_and_collects_their_json(tmp_path):
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    script = tmp_path / "fake_bench.py"
+    script.write_text(
+        "import argparse, json, pathlib\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--quick', action='store_true'); a = p.parse_args()\n"
+        f"pathlib.Path({str(results_dir)!r}, 'fake.json').write_text(json.dumps({{'quick': a.quick}}))\n")
+    out = bench_extras.run(quick=True, scripts_dir=tmp_path, results_dir=results_dir,
+                           scripts={"fake_bench.py": [], "absent.py": []})
+    assert out["fake_bench.py"]["ok"] and out["fake_bench.py"]["args"] == ["--quick"]
+    assert out["fake_bench.py"]["results"] == {"fake.json": {"quick": True}}
+    assert out["absent.py"] == {"script": "absent.py", "skipped": "not present"}
+
+
+def test_gpu_benchmark_code_runs_on_cpu(tmp_path, one_thread):
+    """The CUDA benchmark cannot be timed here; its code path runs on the CPU at a tiny size."""
+    result = bench_gpu.run(device="cpu", quick=True, results_dir=tmp_path)
+    assert set(result["models"]) and all(r["fit_samples_per_s"] > 0 and r["reference_samples_per_s"] > 0
+                                         and r["train_flops_per_sample"] > 0 for r in result["models"].values())
+    assert (tmp_path / "gpu_profile_cpu_dryrun.txt").read_text().strip()
