@@ -5,7 +5,8 @@ its own JSON under ``benchmarks/results/``; the harness records how it ran and r
 results file the script wrote or updated.
 
 Quick mode passes ``--quick`` when the script's ``--help`` lists it, else the arguments given in
-:data:`SCRIPTS` for quick runs.
+:data:`SCRIPTS` for quick runs; and when the script takes ``--out``, it sends the quick results to
+``benchmarks/results/quick/`` so that they never overwrite the script's real results.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+QUICK_RESULTS = RESULTS / "quick"
 
 #: script name -> extra arguments for a quick run when the script has no ``--quick``
 SCRIPTS = {
@@ -31,12 +33,16 @@ def _snapshot(folder: Path) -> dict:
 
 
 def run_script(script: Path, quick: bool, quick_args: list, results_dir: Path = RESULTS,
-               timeout_s: float = 900.0) -> dict:
+               timeout_s: float = 900.0, quick_dir: Path = QUICK_RESULTS) -> dict:
     args = []
     if quick:
         helptext = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True,
                                   text=True, timeout=120).stdout
         args = ["--quick"] if "--quick" in helptext else list(quick_args)
+        if "--out" in helptext:
+            quick_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--out", str(quick_dir / f"{script.stem}.json")]
+            results_dir = quick_dir
     before = _snapshot(results_dir)
     start = time.perf_counter()
     env = {**os.environ, "COURSE_QUIET": "1", "MPLBACKEND": "Agg"}
@@ -59,12 +65,12 @@ def run_script(script: Path, quick: bool, quick_args: list, results_dir: Path = 
 
 
 def run(quick: bool = False, scripts_dir: Path = ROOT / "benchmarks", scripts: dict | None = None,
-        results_dir: Path = RESULTS) -> dict:
+        results_dir: Path = RESULTS, quick_dir: Path = QUICK_RESULTS) -> dict:
     out = {}
     for name, quick_args in (scripts or SCRIPTS).items():
         script = scripts_dir / name
         if not script.exists():
             out[name] = {"script": name, "skipped": "not present"}
             continue
-        out[name] = run_script(script, quick, quick_args, results_dir)
+        out[name] = run_script(script, quick, quick_args, results_dir, quick_dir=quick_dir)
     return out

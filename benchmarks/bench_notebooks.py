@@ -21,10 +21,12 @@ def notebooks(pattern: str = "*", folder: Path = ROOT / "solutions") -> list[Pat
     return sorted(p for p in Path(folder).glob("*.ipynb") if fnmatch.fnmatch(p.name, pattern))
 
 
-def time_notebook(path: Path, timeout_s: float = 600.0) -> dict:
+def time_notebook(path: Path, timeout_s: float = 600.0, threads: int | None = None) -> dict:
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
            "-p", "no:cacheprovider", str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)]
     env = {**os.environ, "COURSE_QUIET": "1", "MPLBACKEND": "Agg"}
+    if threads is not None:  # the kernel inherits it; torch reads it at start
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     try:
@@ -38,10 +40,13 @@ def time_notebook(path: Path, timeout_s: float = 600.0) -> dict:
             "load_avg_1min_after": round(os.getloadavg()[0], 2), "summary": tail}
 
 
-def run(pattern: str = "*", timeout_s: float = 600.0, folder: Path = ROOT / "solutions") -> dict:
-    rows = [time_notebook(p, timeout_s) for p in notebooks(pattern, folder)]
+def run(pattern: str = "*", timeout_s: float = 600.0, folder: Path = ROOT / "solutions",
+        threads: int | None = None) -> dict:
+    """``threads``: set ``OMP_NUM_THREADS`` for the run (``None``: inherit, torch uses every core)."""
+    rows = [time_notebook(p, timeout_s, threads) for p in notebooks(pattern, folder)]
     return {"description": "each solved notebook under nbval (--nbval-lax --nbval-current-env), fresh pytest "
                            f"process per notebook; budget {BUDGET_S:.0f} s each",
+            "threads": threads if threads is not None else os.environ.get("OMP_NUM_THREADS", "torch default"),
             "budget_s": BUDGET_S, "notebooks": rows,
             "total_s": sum(r["wall_s"] for r in rows),
             "all_passed": all(r["passed"] for r in rows),

@@ -52,7 +52,7 @@ def summary(results: dict) -> str:
         out.append("")
     nb = b.get("notebooks", {})
     if "notebooks" in nb:
-        out += [f"Solved notebooks under nbval (budget {nb['budget_s']:.0f} s):", ""]
+        out += [f"Solved notebooks under nbval (budget {nb['budget_s']:.0f} s, threads: {nb.get('threads')}):", ""]
         out += _table(["notebook", "wall", "passed", "within budget", "load before/after"],
                       [[r["notebook"], _f(r["wall_s"], 1, " s"), "yes" if r["passed"] else "NO",
                         "yes" if r["within_budget"] else "NO",

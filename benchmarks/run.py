@@ -100,7 +100,7 @@ def run_section(name: str, args) -> dict:
         if args.quick and args.notebooks is None:
             return {"skipped": "--quick (pass --notebooks GLOB to time some)"}
         from benchmarks import bench_notebooks
-        return bench_notebooks.run(args.notebooks or "*")
+        return bench_notebooks.run(args.notebooks or "*", threads=args.notebook_threads)
     if name == "extras":
         from benchmarks import bench_extras
         return bench_extras.run(quick=args.quick)
@@ -123,6 +123,8 @@ def parse_args(argv=None):
                    help=f"comma-separated sections to run, from {','.join(SECTIONS)}")
     p.add_argument("--notebooks", default=None, metavar="GLOB",
                    help="which solutions/*.ipynb to time (default all; none with --quick)")
+    p.add_argument("--notebook-threads", type=int, default=None, metavar="N",
+                   help="set OMP_NUM_THREADS=N for the notebook runs (default: inherit)")
     p.add_argument("--threads", default="default,1", metavar="LIST",
                    help="intra-op thread counts for the training section, e.g. 'default,1' (default) or '1'")
     args = p.parse_args(argv)

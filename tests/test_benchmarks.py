@@ -53,15 +53,21 @@ def test_notebook_timer_on_a_tiny_notebook(tmp_path):
 def test_extras_runs_scripts_and_collects_their_json(tmp_path):
     results_dir = tmp_path / "results"
     results_dir.mkdir()
-    script = tmp_path / "fake_bench.py"
-    script.write_text(
+    (tmp_path / "fake_bench.py").write_text(  # knows --quick, writes to its own place
         "import argparse, json, pathlib\n"
         "p = argparse.ArgumentParser(); p.add_argument('--quick', action='store_true'); a = p.parse_args()\n"
         f"pathlib.Path({str(results_dir)!r}, 'fake.json').write_text(json.dumps({{'quick': a.quick}}))\n")
-    out = bench_extras.run(quick=True, scripts_dir=tmp_path, results_dir=results_dir,
-                           scripts={"fake_bench.py": [], "absent.py": []})
+    (tmp_path / "with_out.py").write_text(  # no --quick, but --out: quick results go elsewhere
+        "import argparse, json, pathlib\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--repeats', type=int, default=9)\n"
+        "p.add_argument('--out', type=pathlib.Path, default='never.json'); a = p.parse_args()\n"
+        "a.out.write_text(json.dumps({'repeats': a.repeats}))\n")
+    out = bench_extras.run(quick=True, scripts_dir=tmp_path, results_dir=results_dir, quick_dir=tmp_path / "quick",
+                           scripts={"fake_bench.py": [], "with_out.py": ["--repeats", "1"], "absent.py": []})
     assert out["fake_bench.py"]["ok"] and out["fake_bench.py"]["args"] == ["--quick"]
     assert out["fake_bench.py"]["results"] == {"fake.json": {"quick": True}}
+    assert out["with_out.py"]["ok"], out["with_out.py"]["output_tail"]
+    assert out["with_out.py"]["results"] == {"with_out.json": {"repeats": 1}}
     assert out["absent.py"] == {"script": "absent.py", "skipped": "not present"}
 
 
