@@ -1,0 +1,333 @@
+"""Notebooks 02 and 03: reference fusion models, and checks that accept correct variants and reject mistakes."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.checks import nb02, nb03
+from course_utils.feedback import CheckFailed, NotImplementedYet
+from course_utils.models import fusion
+
+
+def mlp(i, h, o, act=nn.ReLU):
+    return nn.Sequential(nn.Linear(i, h), act(), nn.Linear(h, o))
+
+
+# ---------------------------------------------------------------- reference models
+def test_reference_models_shapes_and_additivity():
+    img, txt = torch.randn(5, 32), torch.randn(5, 16)
+    img2, txt2 = torch.randn(5, 32), torch.randn(5, 16)
+    for model in (fusion.EarlyFusionModel(32, 16, 64, 3), fusion.DecisionLateFusion(32, 16, 64, 3),
+                  fusion.ProductOfExpertsFusion(32, 16, 64, 3), fusion.EmbeddingConcatFusion(32, 16, 32, 3),
+                  fusion.ReferenceTutorialLateFusion(32, 16, 32, 3)):
+        assert model(img, txt).shape == (5, 3)
+    additive = fusion.interaction_contrast(fusion.DecisionLateFusion(32, 16, 64, 3), img, txt, img2, txt2)
+    assert additive.abs().max() < 1e-5
+    for model in (fusion.EarlyFusionModel(32, 16, 64, 3), fusion.EmbeddingConcatFusion(32, 16, 32, 3)):
+        assert fusion.interaction_contrast(model, img, txt, img2, txt2).abs().max() > 1e-3
+
+
+def test_reference_tutorial_late_fusion_is_embedding_concat():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    tutorial = fusion.ReferenceTutorialLateFusion(32, 16, 32, 3)
+    assert count(tutorial) == 5891  # the reference tutorial prints 5,891 for its LateFusionModel
+    assert count(tutorial) == count(fusion.EmbeddingConcatFusion(32, 16, 32, 3))
+
+
+def test_product_of_experts_is_logit_sum_up_to_normalisation():
+    a, b = torch.randn(6, 4), torch.randn(6, 4)
+    assert torch.allclose(fusion.product_of_experts(a, b), F.log_softmax(a + b, -1), atol=1e-5)
+    with pytest.raises(ValueError, match="same shape"):
+        fusion.product_of_experts(a, torch.randn(6, 3))
+
+
+def test_bad_input_names_expected_shapes():
+    with pytest.raises(ValueError, match=r"\(B, 32\)"):
+        fusion.EarlyFusionModel(32, 16, 8, 2)(torch.randn(4, 16), torch.randn(4, 32))
+    with pytest.raises(ValueError, match="batch size"):
+        fusion.DecisionLateFusion(32, 16, 8, 2)(torch.randn(4, 32), torch.randn(3, 16))
+
+
+def test_reference_models_pass_their_checks():
+    nb02.check_early_fusion(fusion.EarlyFusionModel)
+    nb03.check_decision_fusion(fusion.DecisionLateFusion)
+    nb03.check_product_of_experts(fusion.product_of_experts)
+    nb03.check_embedding_concat(fusion.EmbeddingConcatFusion)
+
+
+# ---------------------------------------------------------------- 02.early_fusion
+class EarlyTutorialStyle(nn.Module):  # two hidden layers, dropout, GELU
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.fusion = nn.Sequential(nn.Linear(img_dim + txt_dim, hidden_dim), nn.GELU(), nn.Dropout(0.1),
+                                    nn.Linear(hidden_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, num_classes))
+
+    def forward(self, img, txt):
+        return self.fusion(torch.cat((img, txt), dim=1))
+
+
+class EarlySplitFirstLayer(nn.Module):  # W [x_v; x_t] written as W_v x_v + W_t x_t, then tanh
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.w_img = nn.Linear(img_dim, hidden_dim)
+        self.w_txt = nn.Linear(txt_dim, hidden_dim, bias=False)
+        self.out = nn.Linear(hidden_dim, num_classes)
+
+    def forward(self, img, txt):
+        return self.out(torch.tanh(self.w_img(img) + self.w_txt(txt)))
+
+
+class EarlyDropsText(nn.Module):
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.net = mlp(img_dim, hidden_dim, num_classes)
+
+    def forward(self, img, txt):
+        return self.net(img)
+
+
+class EarlyAffine(nn.Module):  # forgot the nonlinearity
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(img_dim + txt_dim, hidden_dim), nn.Linear(hidden_dim, num_classes))
+
+    def forward(self, img, txt):
+        return self.net(torch.cat([img, txt], -1))
+
+
+class EarlyHardCoded(nn.Module):
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.net = mlp(32 + 16, hidden_dim, num_classes)
+
+    def forward(self, img, txt):
+        return self.net(torch.cat([img, txt], -1))
+
+
+class EarlyStub(nn.Module):
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.net = None
+
+    def forward(self, img, txt):
+        raise NotImplementedError()
+
+
+class EarlyStubForward(EarlyAffine):
+    def forward(self, img, txt):
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("cls", [EarlyTutorialStyle, EarlySplitFirstLayer])
+def test_early_fusion_accepts_correct_variants(cls):
+    assert nb02.check_early_fusion(cls)
+
+
+@pytest.mark.parametrize("cls, message", [
+    (EarlyDropsText, "do not depend on txt"),
+    (EarlyAffine, "nonlinearity"),
+    (EarlyHardCoded, "sizes given to __init__"),
+])
+def test_early_fusion_rejects_mistakes(cls, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb02.check_early_fusion(cls)
+    assert not isinstance(info.value, NotImplementedYet)
+    assert "02.early_fusion" in str(info.value)
+
+
+@pytest.mark.parametrize("cls", [EarlyStub, EarlyStubForward])
+def test_early_fusion_unfinished_is_not_implemented_yet(cls):
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb02.check_early_fusion(cls)
+
+
+# ---------------------------------------------------------------- 03.decision_fusion
+class DecisionStacked(nn.Module):  # tanh heads, mean over a stacked dimension
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.img_head = mlp(img_dim, hidden_dim, num_classes, nn.Tanh)
+        self.txt_head = mlp(txt_dim, hidden_dim, num_classes, nn.Tanh)
+
+    def forward(self, img, txt):
+        return torch.stack([self.img_head(img), self.txt_head(txt)]).mean(dim=0)
+
+
+class DecisionLinearHeads(nn.Module):  # linear heads are a legitimate decision-level model too
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.img_head = nn.Linear(img_dim, num_classes)
+        self.txt_head = nn.Linear(txt_dim, num_classes)
+
+    def forward(self, img, txt):
+        return 0.5 * self.img_head(img) + 0.5 * self.txt_head(txt)
+
+
+def decision_variant(combine):
+    class Variant(fusion.DecisionLateFusion):
+        def forward(self, img, txt):
+            return combine(self.img_head(img), self.txt_head(txt))
+    return Variant
+
+
+class DecisionNoHeads(nn.Module):
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.a = mlp(img_dim, hidden_dim, num_classes)
+        self.b = mlp(txt_dim, hidden_dim, num_classes)
+
+    def forward(self, img, txt):
+        return (self.a(img) + self.b(txt)) / 2
+
+
+class DecisionStub(nn.Module):
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.img_head = mlp(img_dim, hidden_dim, num_classes)
+        self.txt_head = mlp(txt_dim, hidden_dim, num_classes)
+
+    def forward(self, img, txt):
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("cls", [DecisionStacked, DecisionLinearHeads])
+def test_decision_fusion_accepts_correct_variants(cls):
+    assert nb03.check_decision_fusion(cls)
+
+
+@pytest.mark.parametrize("cls, message", [
+    (decision_variant(lambda a, b: (a.softmax(-1) + b.softmax(-1)) / 2), "softmax before averaging"),
+    (decision_variant(lambda a, b: ((a + b) / 2).softmax(-1)), "probability distribution"),
+    (decision_variant(lambda a, b: torch.log((a.softmax(-1) + b.softmax(-1)) / 2)), "mixture"),
+    (decision_variant(lambda a, b: a + 0 * b), "do not depend on txt"),
+    (decision_variant(lambda a, b: a + b), "sum of the logits"),
+    (DecisionNoHeads, "self.img_head"),
+])
+def test_decision_fusion_rejects_mistakes(cls, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb03.check_decision_fusion(cls)
+    assert not isinstance(info.value, NotImplementedYet)
+
+
+def test_decision_fusion_unfinished_is_not_implemented_yet():
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb03.check_decision_fusion(DecisionStub)
+
+
+# ---------------------------------------------------------------- 03.product_of_experts
+def poe_logit_sum(a, b):
+    return torch.log_softmax(a + b, dim=-1)
+
+
+def poe_logsumexp(a, b):
+    joint = a.log_softmax(1) + b.log_softmax(1)
+    return joint - torch.logsumexp(joint, dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("fn", [poe_logit_sum, poe_logsumexp])
+def test_product_of_experts_accepts_correct_variants(fn):
+    assert nb03.check_product_of_experts(fn)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda a, b: torch.log((a.softmax(-1) + b.softmax(-1)) / 2), "mixture"),
+    (lambda a, b: a.softmax(-1) * b.softmax(-1), "returned probabilities"),
+    (lambda a, b: a.log_softmax(-1) + b.log_softmax(-1), "not normalised"),
+    (lambda a, b: torch.log(a.softmax(-1) * b.softmax(-1) / (a.softmax(-1) * b.softmax(-1)).sum(-1, keepdim=True)),
+     "underflows"),
+    (lambda a, b: a.log_softmax(-1), "log_softmax"),
+])
+def test_product_of_experts_rejects_mistakes(fn, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb03.check_product_of_experts(fn)
+    assert not isinstance(info.value, NotImplementedYet)
+
+
+def test_product_of_experts_unfinished_is_not_implemented_yet():
+    def stub(a, b):
+        raise NotImplementedError()
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb03.check_product_of_experts(stub)
+    with pytest.raises(NotImplementedYet, match="returned None"):
+        nb03.check_product_of_experts(lambda a, b: None)
+
+
+# ---------------------------------------------------------------- 03.embedding_concat
+class ConcatSwappedGELU(nn.Module):  # text first, one-layer encoders, GELU head
+    def __init__(self, img_dim, txt_dim, embed_dim, num_classes):
+        super().__init__()
+        self.img_encoder = nn.Sequential(nn.Linear(img_dim, embed_dim), nn.ReLU())
+        self.txt_encoder = nn.Sequential(nn.Linear(txt_dim, embed_dim), nn.ReLU())
+        self.head = mlp(2 * embed_dim, 2 * embed_dim, num_classes, nn.GELU)
+
+    def forward(self, img, txt):
+        return self.head(torch.cat((self.txt_encoder(txt), self.img_encoder(img)), dim=1))
+
+
+class ConcatLinearEncoders(nn.Module):  # linear encoders, nonlinear head: still solves XOR
+    def __init__(self, img_dim, txt_dim, embed_dim, num_classes):
+        super().__init__()
+        self.img_encoder = nn.Linear(img_dim, embed_dim)
+        self.txt_encoder = nn.Linear(txt_dim, embed_dim)
+        self.head = nn.Sequential(nn.Linear(2 * embed_dim, 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, img, txt):
+        e = torch.cat([self.img_encoder(img), self.txt_encoder(txt)], -1)
+        return self.head(e)
+
+
+class ConcatLinearHead(nn.Module):  # nonlinear encoders, linear head: additive
+    def __init__(self, img_dim, txt_dim, embed_dim, num_classes):
+        super().__init__()
+        self.img_encoder = mlp(img_dim, embed_dim, embed_dim)
+        self.txt_encoder = mlp(txt_dim, embed_dim, embed_dim)
+        self.head = nn.Linear(2 * embed_dim, num_classes)
+
+    def forward(self, img, txt):
+        return self.head(torch.cat([self.img_encoder(img), self.txt_encoder(txt)], -1))
+
+
+class ConcatDropsText(ConcatLinearHead):
+    def __init__(self, img_dim, txt_dim, embed_dim, num_classes):
+        super().__init__(img_dim, txt_dim, embed_dim, num_classes)
+        self.head = mlp(embed_dim, embed_dim, num_classes)
+
+    def forward(self, img, txt):
+        return self.head(self.img_encoder(img))
+
+
+class ConcatNotUsingHead(ConcatLinearHead):  # head defined but forward builds its own path
+    def forward(self, img, txt):
+        e = torch.cat([self.img_encoder(img), self.txt_encoder(txt)], -1)
+        return self.head(torch.relu(e) * 2)
+
+
+class ConcatStub(nn.Module):
+    def __init__(self, img_dim, txt_dim, embed_dim, num_classes):
+        super().__init__()
+        self.img_encoder = None
+        self.txt_encoder = None
+        self.head = None
+
+    def forward(self, img, txt):
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("cls", [ConcatSwappedGELU, ConcatLinearEncoders])
+def test_embedding_concat_accepts_correct_variants(cls):
+    assert nb03.check_embedding_concat(cls)
+
+
+@pytest.mark.parametrize("cls, message", [
+    (ConcatLinearHead, "additive"),
+    (ConcatDropsText, "do not depend on txt"),
+    (ConcatNotUsingHead, "head\\(torch.cat"),
+])
+def test_embedding_concat_rejects_mistakes(cls, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb03.check_embedding_concat(cls)
+    assert not isinstance(info.value, NotImplementedYet)
+
+
+def test_embedding_concat_unfinished_is_not_implemented_yet():
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb03.check_embedding_concat(ConcatStub)
