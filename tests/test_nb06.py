@@ -168,6 +168,13 @@ class HalfFinished(gating.GatedFusionModel):
         raise NotImplementedError()
 
 
+class _BufferGate(gating.GatedFusionModel):
+    def __init__(self, img_dim=32, txt_dim=16, embed_dim=32, num_classes=3):
+        super().__init__(img_dim, txt_dim, embed_dim, num_classes)
+        del self.gate
+        self.register_buffer("gate", torch.zeros(1))
+
+
 @pytest.mark.parametrize("cls", [gating.GatedFusionModel, GatedScalarShape], ids=["reference", "scalar-lerp"])
 def test_scalar_gate_check_accepts(cls):
     assert nb06.check_gated_fusion(cls)
@@ -175,6 +182,7 @@ def test_scalar_gate_check_accepts(cls):
 
 @pytest.mark.parametrize("cls, message", [
     (_variant(gate=lambda: torch.zeros(1)), "plain tensor"),
+    (_BufferGate, "plain tensor"),
     (_variant(gate=lambda: nn.Parameter(torch.zeros(1), requires_grad=False)), "requires_grad=False"),
     (_variant(gate=lambda: nn.Parameter(torch.full((1,), 0.5))), "initialise the gate to 0"),
     (_variant(gate=lambda: nn.Parameter(torch.ones(1))), "initialise the gate to 0"),
@@ -183,7 +191,7 @@ def test_scalar_gate_check_accepts(cls):
     (_variant(forward=_raw_gate), "torch.sigmoid"),
     (_variant(forward=_swapped), "swapped"),
     (_variant(forward=_item_gate), "no gradient"),
-], ids=["plain-tensor", "frozen", "init-0.5", "init-1", "per-feature", "one-modality", "raw-gate", "swapped",
+], ids=["plain-tensor", "buffer", "frozen", "init-0.5", "init-1", "per-feature", "one-modality", "raw-gate", "swapped",
         "item"])
 def test_scalar_gate_check_rejects(cls, message):
     with pytest.raises(CheckFailed, match=message) as info:
@@ -317,3 +325,17 @@ def test_gmu_check_rejects(cls, message):
 def test_gmu_check_unfinished():
     with pytest.raises(NotImplementedYet, match="not implemented yet"):
         nb06.check_gmu(UnfinishedGMU)
+
+
+def test_gate_explorer_widget_builds_and_leaves_gate_alone(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    monkeypatch.delenv("COURSE_QUIET", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    model = gating.GatedFusionModel()
+    data, switch = make_switch_data(60)
+    box = widgets_gate.gate_explorer(model, {"all": data}, interactive=True)
+    import ipywidgets
+    assert isinstance(box, ipywidgets.VBox)
+    slider = box.children[0]
+    slider.value = 0.8                       # moving the slider re-evaluates without changing the model
+    assert model.gate.item() == 0.0
