@@ -166,6 +166,12 @@ def run_pytest(notebook: Path, log: Path, limits: Limits) -> tuple[int | None, s
                OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
                PYTHONDONTWRITEBYTECODE="1", COURSE_GRADING="1",
                COURSE_GRADING_MEMORY_BYTES=str(limits.memory_bytes or 0))
+    # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
+    package_parent = str(Path(nbs.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    if limits.memory_bytes and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        # CUDA reserves far more address space than RLIMIT_AS allows: grade on the CPU (as the checks expect)
+        env["CUDA_VISIBLE_DEVICES"] = ""
     out_path = workdir / "pytest-output.txt"
     timed_out = False
     with open(out_path, "wb") as out:
@@ -234,6 +240,8 @@ def status_of(cells: list, code: int | None, tail: str, wall: bool, limits: Limi
         return TIMEOUT, f"{where(timeout)} exceeded the per-cell limit of {limits.cell_timeout:g} s"
     if not cells:
         return GRADER_ERROR, f"nbval produced no results (exit code {code}): {tail.strip()[-400:]}"
+    if all(r.get("phase") == "setup" for r in cells):
+        return GRADER_ERROR, f"the kernel did not start: {cells[0]['message'][:300]}"
     errors = [r for r in cells if r["outcome"] == "failed" and not r.get("check")]
     if errors:
         first = errors[0]
