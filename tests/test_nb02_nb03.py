@@ -9,6 +9,15 @@ from course_utils.feedback import CheckFailed, NotImplementedYet
 from course_utils.models import fusion
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # the checks train tiny models; on a shared CPU extra threads only spin (tens of times slower under load)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def mlp(i, h, o, act=nn.ReLU):
     return nn.Sequential(nn.Linear(i, h), act(), nn.Linear(h, o))
 
