@@ -32,6 +32,11 @@ import torch
 
 from .dataset import MultimodalDataset
 
+#: names for the codebook entries, for printing and plots
+COLOUR_NAMES = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "brown")
+SHAPE_NAMES = ("circle", "square", "triangle", "star", "heart", "cross", "moon", "hexagon",
+               "diamond", "arrow", "ring", "spiral")
+
 
 def _check_int(name: str, value, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
