@@ -29,7 +29,8 @@ def explore(draw, **controls):
 
     ``controls`` maps a parameter name to ``(min, max, step, default)`` for a float slider, or to a
     list of options (the first is the default) for a dropdown.
-    Returns the ipywidgets ``interactive`` object, or ``None`` in static mode.
+    Always returns ``None``: the panel is displayed here, and returning it too would show it twice
+    when ``explore`` is the last line of a cell.
     """
     defaults = {}
     for name, spec in controls.items():
@@ -56,4 +57,4 @@ def explore(draw, **controls):
             made[name] = w.Dropdown(options=spec, value=spec[0], description=name)
     panel = w.interactive(draw, **made)
     display(panel)
-    return panel
+    return None

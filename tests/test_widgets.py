@@ -61,7 +61,7 @@ def test_widget_mode_builds_sliders_and_dropdowns(monkeypatch):
     def draw(noise, kind):
         calls.append({"noise": noise, "kind": kind})
 
-    widgets.explore(draw, noise=(0.1, 1.5, 0.05, 0.5), kind=["synergy", "redundant"])
+    assert widgets.explore(draw, noise=(0.1, 1.5, 0.05, 0.5), kind=["synergy", "redundant"]) is None
     assert len(shown) == 1
     controls = {c.description: c for c in shown[0].children if isinstance(c, (ipywidgets.FloatSlider, ipywidgets.Dropdown))}
     slider, dropdown = controls["noise"], controls["kind"]
