@@ -16,12 +16,53 @@ FUSION_MODES = ("concat", "add", "hadamard")
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 convolution with stride 2, batch norm, ReLU: ``(B, C_in, H, W) -> (B, C_out, H/2, W/2)``."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    """3x3 convolution, batch norm, ReLU, 2x2 max-pooling: ``(B, C_in, H, W) -> (B, C_out, H/2, W/2)``.
+
+    The batch norm normalises with the statistics of the batch it sees, in evaluation too
+    (``track_running_stats=False``): when a third of the scenes come from a degraded sensor, running
+    averages fit neither kind of scene and evaluation accuracy swings from epoch to epoch. Evaluate
+    on batches drawn like training batches (``evaluate`` uses large batches of the whole set).
+    """
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+                         nn.BatchNorm2d(out_channels, track_running_stats=False), nn.ReLU(inplace=True), nn.MaxPool2d(2))
 
 
-def _prepare(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+def standardize(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Per sample and channel: subtract the mean, divide by the standard deviation over the pixels.
+
+    Removes exposure and overall range, which say nothing about the shape: ``(B, C, H, W)`` in and out.
+    """
+    mean = x.mean((2, 3), keepdim=True)
+    std = x.std((2, 3), keepdim=True)
+    return (x - mean) / (std + eps)
+
+
+def closeness(depth: torch.Tensor, max_range: float = 8.0) -> torch.Tensor:
+    """LiDAR ranges to closeness ``max_range - range``, with "no return" (0) mapped to 0 (as far as can be).
+
+    A lost return then looks like distant background instead of a spike at range 0. Shape kept.
+    """
+    return torch.where(depth > 0, max_range - depth, torch.zeros_like(depth)).clamp_min(0)
+
+
+def densify(closeness_map: torch.Tensor, cell: int = 2) -> torch.Tensor:
+    """The nearest return in each ``cell x cell`` block (max-pooling of closeness).
+
+    Fills dropouts and the gaps between scan lines (sparse LiDAR returns) at the cost of resolution:
+    ``(B, 1, D, D) -> (B, 1, D / cell, D / cell)``.
+    """
+    return F.max_pool2d(closeness_map, cell)
+
+
+def prepare_rgb(rgb: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """Camera input for the CNNs: per-image standardisation. ``(B, 3, H, W)`` in and out."""
+    x = standardize(rgb.float())
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def prepare_lidar(depth: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """LiDAR input for the CNNs: closeness, densified, standardised. ``(B, 1, D, D) -> (B, 1, D/2, D/2)``."""
+    x = standardize(densify(closeness(depth.float())))
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -37,7 +78,7 @@ class ConvStem(nn.Sequential):
 class CNNEncoder(nn.Module):
     """Conv blocks, global average pooling, a linear layer: ``(B, C_in, H, W) -> (B, embed_dim)``."""
 
-    def __init__(self, in_channels: int, widths=(16, 32, 32), embed_dim: int = 32):
+    def __init__(self, in_channels: int, widths=(8, 16, 16), embed_dim: int = 16):
         super().__init__()
         self.stem = ConvStem(in_channels, widths)
         self.proj = nn.Linear(widths[-1], embed_dim)
@@ -53,7 +94,7 @@ class UnimodalCNN(nn.Module):
     ``modality`` is 0 for RGB or 1 for LiDAR; the other input is ignored.
     """
 
-    def __init__(self, modality: int, in_channels: int, widths=(16, 32, 32), embed_dim: int = 32,
+    def __init__(self, modality: int, in_channels: int, widths=(8, 16, 16), embed_dim: int = 16,
                  num_classes: int = 2, channels_last: bool = False):
         super().__init__()
         if modality not in (0, 1):
@@ -64,7 +105,8 @@ class UnimodalCNN(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
 
     def forward(self, *modalities: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(_prepare(modalities[self.modality], self.channels_last)))
+        x = (prepare_lidar if self.modality else prepare_rgb)(modalities[self.modality], self.channels_last)
+        return self.head(self.encoder(x))
 
 
 class LateFusionCNN(nn.Module):
@@ -75,7 +117,7 @@ class LateFusionCNN(nn.Module):
     embedding-level fusion just before the classifier.)
     """
 
-    def __init__(self, widths=(16, 32, 32), embed_dim: int = 32, hidden: int = 32, num_classes: int = 2,
+    def __init__(self, widths=(8, 16, 16), embed_dim: int = 16, hidden: int = 32, num_classes: int = 2,
                  rgb_channels: int = 3, lidar_channels: int = 1, channels_last: bool = False):
         super().__init__()
         self.channels_last = channels_last
@@ -84,7 +126,7 @@ class LateFusionCNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
     def forward(self, rgb: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        rgb, lidar = _prepare(rgb, self.channels_last), _prepare(lidar, self.channels_last)
+        rgb, lidar = prepare_rgb(rgb, self.channels_last), prepare_lidar(lidar, self.channels_last)
         return self.head(torch.cat([self.rgb_encoder(rgb), self.lidar_encoder(lidar)], dim=1))
 
 
@@ -109,14 +151,14 @@ class IntermediateFusionCNN(nn.Module):
     """Intermediate fusion: a stem per sensor makes aligned feature maps, ``fuse_fn`` merges them
     position by position, a shared trunk classifies. ``forward(rgb, lidar) -> (B, num_classes)``.
 
-    Both stems end on the same grid (the RGB map is average-pooled to the LiDAR map's size when the
-    image is larger), which is what makes a per-position fusion meaningful: the two sensors are
+    Both stems end on the same grid (the larger map is average-pooled to the smaller one's size when
+    the image and the depth map differ), which is what makes a per-position fusion meaningful: the two sensors are
     registered, so position (i, j) of both maps looks at the same spot of the scene.
 
     ``fuse_fn(rgb_map, lidar_map, mode)`` defaults to :func:`fuse`; notebook 07 passes the learner's.
     """
 
-    def __init__(self, mode: str = "concat", stem_widths=(16, 32), trunk_width: int = 64, num_classes: int = 2,
+    def __init__(self, mode: str = "concat", stem_widths=(8, 16), trunk_width: int = 32, num_classes: int = 2,
                  rgb_channels: int = 3, lidar_channels: int = 1, fuse_fn=None, channels_last: bool = False):
         super().__init__()
         if mode not in FUSION_MODES:
@@ -125,16 +167,18 @@ class IntermediateFusionCNN(nn.Module):
         self.channels_last = channels_last
         self.fuse_fn = fuse_fn or fuse
         self.rgb_stem = ConvStem(rgb_channels, stem_widths)
-        self.lidar_stem = ConvStem(lidar_channels, stem_widths)
+        # the densified LiDAR map has half the side of the depth map: one block fewer reaches the same grid
+        self.lidar_stem = ConvStem(lidar_channels, stem_widths[1:])
         c = stem_widths[-1]
         self.trunk = conv_block(2 * c if mode == "concat" else c, trunk_width)
         self.head = nn.Linear(trunk_width, num_classes)
 
     def forward(self, rgb: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        rgb, lidar = _prepare(rgb, self.channels_last), _prepare(lidar, self.channels_last)
+        rgb, lidar = prepare_rgb(rgb, self.channels_last), prepare_lidar(lidar, self.channels_last)
         a, b = self.rgb_stem(rgb), self.lidar_stem(lidar)
-        if a.shape[-2:] != b.shape[-2:]:
-            a = F.adaptive_avg_pool2d(a, b.shape[-2:])
+        if a.shape[-2:] != b.shape[-2:]:       # e.g. an image larger than the depth map
+            size = min(a.shape[-2], b.shape[-2]), min(a.shape[-1], b.shape[-1])
+            a, b = F.adaptive_avg_pool2d(a, size), F.adaptive_avg_pool2d(b, size)
         return self.head(self.trunk(self.fuse_fn(a, b, self.mode)).mean((2, 3)))
 
 
