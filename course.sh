@@ -8,25 +8,30 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
+# setup TARGET: "." for the course, ".[test]" for the course plus the test tools (xdist, playwright).
 setup() {
   if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
-  local stamp=.venv/.course-installed
+  local stamp=".venv/.installed-$(echo "$1" | tr -c 'a-z' '_')"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[test]"
+    .venv/bin/python -m pip install --quiet -e "$1"
     touch "$stamp"
   fi
 }
 
 case "${1:-}" in
   lab)
-    setup
+    setup "."
     exec .venv/bin/jupyter lab notebooks/ "${@:2}"
     ;;
   test)
-    setup
+    if [ ! -d tests ]; then
+      echo "no tests/ here: the learner bundle ships notebooks only; run the tests from the course repository" >&2
+      exit 2
+    fi
+    setup ".[test]"
     exec .venv/bin/python -m pytest tests solutions --nbval-lax --nbval-current-env -n "${WORKERS:-2}" --dist loadfile "${@:2}"
     ;;
   *)
