@@ -49,7 +49,7 @@ def draw_attention(query, keys, values, *, axes=None, key_names=None):
     left.plot([], [], "s", color="0.6", label="values")
     left.plot([], [], "-", color=QUERY_COLOR, label="query")
     left.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title="keys (arrows) and query")
-    left.legend(fontsize=7, loc="lower left")
+    left.legend(fontsize=7, loc="upper right")
     right.bar(range(len(weights)), weights.tolist(), color=QUERY_COLOR)
     right.set(ylim=(0, 1), xticks=range(len(weights)), title="softmax weights")
     right.set_xticklabels(names, fontsize=8)
@@ -70,7 +70,8 @@ def _widgets_available() -> bool:
 
 def attention_explorer(keys, values, *, key_names=None, angles=(0, 60, 120, 180), force_static: bool = False):
     """Interactive query explorer (sliders for angle and length) or, where widgets cannot show, a static
-    figure with one row per query angle in ``angles`` (degrees). Returns the widget or the figure."""
+    figure with one row per query angle in ``angles`` (degrees), shown at once. Returns the widget, or ``None``
+    after showing the static figure (so a notebook does not display it twice)."""
     keys, values = torch.as_tensor(keys, dtype=torch.float32), torch.as_tensor(values, dtype=torch.float32)
     if force_static or not _widgets_available():
         fig, axes = plt.subplots(len(angles), 2, figsize=(7.5, 3.0 * len(angles)), squeeze=False)
@@ -81,7 +82,8 @@ def attention_explorer(keys, values, *, key_names=None, angles=(0, 60, 120, 180)
             row[0].set_title(f"query at {angle}°")
             row[1].set_title("weights " + ", ".join(f"{x:.2f}" for x in w.tolist()))
         fig.tight_layout()
-        return fig
+        plt.show()
+        return None
     import ipywidgets as widgets
 
     def show(angle=30.0, length=1.0):

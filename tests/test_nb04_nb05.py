@@ -339,3 +339,15 @@ def test_models_reject_bad_shapes():
         A.CrossAttentionFusion(16, 16, 32, 4, 6)(torch.randn(2, 4, 16), torch.randn(2, 1, 1, 16))
     with pytest.raises(ValueError, match="divisible"):
         A.CrossAttentionLayer(10, 3)
+
+
+@pytest.mark.parametrize("layer_cls", [A.CrossAttentionLayer, MHALayer, InterleavedLayer])
+def test_query_key_gradients_are_exactly_zero_over_one_token(layer_cls):
+    torch.manual_seed(0)
+    layer = layer_cls(8, 2)
+    layer(torch.randn(3, 2, 8), torch.randn(3, 1, 8)).sum().backward()
+    grads = A.query_key_gradients(layer)
+    assert grads and all(torch.count_nonzero(g) == 0 for g in grads)
+    layer.zero_grad()
+    layer(torch.randn(3, 2, 8), torch.randn(3, 4, 8)).sum().backward()
+    assert all(torch.count_nonzero(g) > 0 for g in A.query_key_gradients(layer))

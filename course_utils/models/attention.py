@@ -99,6 +99,27 @@ def attend(layer: nn.Module, query: torch.Tensor, kv: torch.Tensor) -> torch.Ten
     return layer(query, kv)
 
 
+def query_key_gradients(layer: nn.Module) -> list:
+    """The gradients of a layer's query and key projections (weights and biases), for inspection.
+
+    Understands ``q_proj``/``k_proj`` style ``nn.Linear`` children (and ``to_q``, ``query``, ...) and
+    ``nn.MultiheadAttention`` (the first two thirds of its stacked ``in_proj`` parameters). Returns a list of
+    tensors (zeros where a parameter has no gradient yet); empty when no such projection is found.
+    """
+    from ..checks.nb04 import _NAMES
+    grads = []
+    for name, p in layer.named_parameters():
+        grad = p.grad if p.grad is not None else torch.zeros_like(p)
+        parts = name.lower().split(".")
+        if parts[-1] in ("in_proj_weight", "in_proj_bias"):
+            grads.append(grad[: 2 * p.shape[0] // 3])
+        elif parts[-1] in ("q_proj_weight", "k_proj_weight"):
+            grads.append(grad)
+        elif len(parts) >= 2 and parts[-2] in _NAMES["q"] | _NAMES["k"]:
+            grads.append(grad)
+    return grads
+
+
 def classifier_head(dim: int, num_classes: int) -> nn.Sequential:
     """``dim -> dim -> ReLU -> num_classes``."""
     return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, num_classes))
