@@ -53,10 +53,14 @@ _ADVICE = {
 }
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _diagnose(weights, q, k, v):
     for name, wrong in _attention_variants(q, k, v).items():
         if weights.shape == wrong.shape and torch.allclose(weights, wrong, atol=1e-5):
-            return _ADVICE[name]
+            return _cap(_ADVICE[name])
     return ""
 
 
@@ -223,10 +227,10 @@ def check_attention_layer(check, CrossAttentionLayer, configs=((16, 1), (16, 2),
             for variant, advice in _LAYER_ADVICE.items():
                 wrong, _ = reference_cross_attention(proj, query, kv, heads, variant=variant)
                 if wrong.shape == out.shape and torch.allclose(out, wrong, atol=1e-5, rtol=1e-4):
-                    hint = advice
+                    hint = _cap(advice)
                     break
             else:
-                hint = ("compare step by step: project, split into heads of dim // num_heads channels, "
+                hint = ("Compare step by step: project, split into heads of dim // num_heads channels, "
                         "softmax(q k^T / sqrt(head_dim)) over the keys, weights @ v, merge the heads, out_proj.")
         check.close(out, expected, f"{prefix}output with {heads} head(s) vs F.scaled_dot_product_attention on "
                     f"your own projection weights ({split} head split)", hint=hint)

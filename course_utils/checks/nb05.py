@@ -12,7 +12,7 @@ from torch import nn
 
 from ..feedback import exercise
 from ..models.attention import attend
-from .nb04 import find_projections, reference_cross_attention
+from .nb04 import _cap, find_projections, reference_cross_attention
 
 _NAMES = ("txt_to_img", "img_to_txt", "norm_txt", "norm_img")
 
@@ -89,9 +89,9 @@ def _compare(check, out, variants, what):
     matched = next((name for name, ref in variants.items()
                     if ref is not None and torch.allclose(out, ref, atol=1e-5, rtol=1e-4)), None)
     if matched is None or not matched.startswith("ok"):
-        hint = _ADVICE.get(matched, "compute t' = norm_txt(txt + txt_to_img(txt, img)) and "
+        hint = _cap(_ADVICE.get(matched, "compute t' = norm_txt(txt + txt_to_img(txt, img)) and "
                                     "v' = norm_img(img + img_to_txt(img, txt)), then return "
-                                    "0.5 * (t'.mean(1) + v'.mean(1)).")
+                                    "0.5 * (t'.mean(1) + v'.mean(1))."))
         check.close(out, variants["ok: average of the two pooled modalities"],
                     f"output ({what}) vs the block wired from your own layers", hint=hint)
     check.ok(f"output ({what}) matches the reference wiring ({matched[4:]})")
