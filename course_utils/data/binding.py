@@ -13,15 +13,15 @@ are independent), and the image alone narrows it only to the ``num_objects`` col
 likely (accuracy at most ``1 / num_objects``): the answer lives in the *binding* of the text to one image
 token.
 
-**Two-way binding task** (:func:`make_two_way_binding`). Both sides are token sets and each side asks the
-other one question. The image has ``num_objects`` objects (shape, colour), exactly one of them highlighted;
-the text has one word token per object (shape word, adjective), in its own random order, exactly one of them
-marked as the question. Two answers:
+**Two-way binding task** (:func:`make_two_way_binding`): a caption checked against a picture. The image has
+``num_objects`` objects (shape, colour red or not); the text has ``num_words`` word tokens in random order, each a
+shape word plus an adjective (big or small): ``num_mentioned`` words name objects in the image, the others name
+shapes that are not there. The label has two halves:
 
-- *colour answer*: the colour of the image object whose shape the question word names (text -> image);
-- *adjective answer*: the adjective the text gives the highlighted object's shape (image -> text).
+- *red*: how many of the mentioned objects are red (a word has to find its object: text -> image);
+- *big*: how many of the words naming a real object say "big" (an object has to find its word: image -> text).
 
-The label is ``colour * num_adjectives + adjective``. Each answer is independent of the other one.
+The label is ``red * (num_mentioned + 1) + big``.
 
 Every generator is vectorised and deterministic for a ``seed``; the codebooks depend only on
 ``codebook_seed`` so datasets drawn with different seeds share them.
