@@ -8,12 +8,12 @@ draws the same picture for a few fixed queries as a static figure, so no widget 
 from __future__ import annotations
 
 import math
-import os
 
 import matplotlib.pyplot as plt
 import torch
 
 from .plots import STRATEGY_COLORS
+from .widgets import widgets_available
 
 QUERY_COLOR = STRATEGY_COLORS["cross-attention"]
 OUTPUT_COLOR = STRATEGY_COLORS["late fusion (decision)"]
@@ -56,24 +56,12 @@ def draw_attention(query, keys, values, *, axes=None, key_names=None):
     return weights
 
 
-def _widgets_available() -> bool:
-    if os.environ.get("COURSE_QUIET") or os.environ.get("CI"):
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def attention_explorer(keys, values, *, key_names=None, angles=(0, 60, 120, 180), force_static: bool = False):
     """Interactive query explorer (sliders for angle and length) or, where widgets cannot show, a static
     figure with one row per query angle in ``angles`` (degrees), shown at once. Returns the widget, or ``None``
     after showing the static figure (so a notebook does not display it twice)."""
     keys, values = torch.as_tensor(keys, dtype=torch.float32), torch.as_tensor(values, dtype=torch.float32)
-    if force_static or not _widgets_available():
+    if force_static or not widgets_available():
         fig, axes = plt.subplots(len(angles), 2, figsize=(7.5, 3.0 * len(angles)), squeeze=False)
         for row, angle in zip(axes, angles):
             a = math.radians(angle)

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from .plots import color_for
-from .training import evaluate, quiet
+from .training import evaluate
+from .widgets import widgets_available
 
 
 def _check_model(model) -> torch.nn.Parameter:
@@ -73,16 +74,6 @@ def plot_accuracy_vs_gate(values, curves: dict, *, learned: float | None = None,
     return ax
 
 
-def _widgets_available() -> bool:
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and "Kernel" in type(shell).__name__ + str(getattr(shell, "kernel", ""))
-
-
 def gate_explorer(model, datasets: dict, *, interactive: bool | None = None):
     """A slider for the scalar gate with the accuracy on each dataset, or its static fallback.
 
@@ -99,7 +90,7 @@ def gate_explorer(model, datasets: dict, *, interactive: bool | None = None):
     learned = torch.sigmoid(gate.detach().float()).item()
     values, curves = accuracy_vs_gate(model, datasets)
     if interactive is None:
-        interactive = not quiet() and _widgets_available()
+        interactive = widgets_available()
     if not interactive:
         ax = plot_accuracy_vs_gate(values, curves, learned=learned)
         ax.set_title("accuracy when the scalar gate is set by hand")
