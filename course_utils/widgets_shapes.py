@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data.shapes import CLASSES, render_shapes
-from .training import quiet
+from .widgets import widgets_available
 
 
 def show_samples(batch, count: int = 8, title: str = ""):
@@ -39,18 +39,6 @@ def show_samples(batch, count: int = 8, title: str = ""):
     return fig
 
 
-def _widgets_available() -> bool:
-    if quiet():
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
 def explore_shapes(count: int = 8, seed: int = 0, rgb_size: int = 32, depth_size: int = 32):
     """Sliders for difficulty, camera noise, LiDAR dropout and scan-line spacing; a static grid when quiet.
 
@@ -63,7 +51,7 @@ def explore_shapes(count: int = 8, seed: int = 0, rgb_size: int = 32, depth_size
                                          f"dropout={dropout:.2f}, ring_step={int(ring_step)}")
         plt.show()
 
-    if not _widgets_available():
+    if not widgets_available():
         draw()
         return None
     import ipywidgets as w
