@@ -25,8 +25,7 @@ def show_samples(batch, count: int = 8, title: str = ""):
         axes[0, i].set_title(CLASSES[batch.labels[i]] + ("\n" + "+".join(bad) + " degraded" if bad else "\n "),
                              fontsize=8)
         depth = np.ma.masked_equal(batch.depth[i, 0], 0.0)
-        cmap = plt.get_cmap("viridis_r").copy()
-        cmap.set_bad("black")
+        cmap = plt.get_cmap("viridis_r").with_extremes(bad="black")
         axes[1, i].imshow(depth, cmap=cmap)
         for ax in axes[:, i]:
             ax.set_xticks([])
