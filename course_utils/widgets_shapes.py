@@ -41,7 +41,7 @@ def show_samples(batch, count: int = 8, title: str = ""):
 def explore_shapes(count: int = 8, seed: int = 0, rgb_size: int = 32, depth_size: int = 32):
     """Sliders for difficulty, camera noise, LiDAR dropout and scan-line spacing; a static grid when quiet.
 
-    Returns the ipywidgets ``interactive`` object, or ``None`` in static mode.
+    Returns ``None``: the panel is displayed here (returning it too would show it twice).
     """
     def draw(difficulty="default", image_noise=0.03, dropout=0.1, ring_step=2):
         batch = render_shapes(count, difficulty=difficulty, seed=seed, rgb_size=rgb_size, depth_size=depth_size,
@@ -64,4 +64,4 @@ def explore_shapes(count: int = 8, seed: int = 0, rgb_size: int = 32, depth_size
                               continuous_update=False),
         ring_step=w.IntSlider(min=1, max=8, value=2, description="ring step", continuous_update=False))
     display(panel)
-    return panel
+    return None
