@@ -7,7 +7,9 @@ Sections (``--only`` picks some):
 
 - ``data``: vectorised data generation vs a per-sample Python loop (target >= 100x);
 - ``training``: ``fit`` vs the reference DataLoader loop (same recipe), and time to accuracy of the
-  course's default recipe vs the reference recipe; with torch's default thread count and with 1 thread;
+  course's default recipe vs the reference recipe;
+  ``data`` and ``training`` run with torch's default thread count and with 1 thread (``--threads``):
+  on a shared 2-core machine a 2-thread op waits for its slower thread, which distorts timings;
 - ``notebooks``: each solved notebook under nbval (skipped by ``--quick`` unless ``--notebooks`` is given);
 - ``extras``: ``benchmarks/grading_overhead.py`` and ``benchmarks/rgb_lidar_pipeline.py`` when present;
 - ``gpu``: fit vs the reference pipeline on CUDA, fraction of peak, a profile (skipped without CUDA).
@@ -92,7 +94,7 @@ def load() -> dict:
 def run_section(name: str, args) -> dict:
     if name == "data":
         from benchmarks import bench_data
-        return bench_data.run(quick=args.quick)
+        return {f"threads={t}": bench_data.run(quick=args.quick, threads=t) for t in args.threads}
     if name == "training":
         from benchmarks import bench_training
         return {f"threads={t}": bench_training.run(quick=args.quick, threads=t) for t in args.threads}
@@ -126,7 +128,7 @@ def parse_args(argv=None):
     p.add_argument("--notebook-threads", type=int, default=None, metavar="N",
                    help="set OMP_NUM_THREADS=N for the notebook runs (default: inherit)")
     p.add_argument("--threads", default="default,1", metavar="LIST",
-                   help="intra-op thread counts for the training section, e.g. 'default,1' (default) or '1'")
+                   help="intra-op thread counts for the data and training sections, e.g. 'default,1' (default) or '1'")
     args = p.parse_args(argv)
     try:
         threads = [torch.get_num_threads() if t.strip() == "default" else int(t)

@@ -26,7 +26,7 @@ def test_quick_harness_writes_results(tmp_path, one_thread):
     results = json.loads(out.read_text())
     assert rc == 0 and results["errors"] == {}
     assert results["quick"] is True and results["machine"]["torch"] and results["machine"]["cpu_model"]
-    data = results["benchmarks"]["data"]
+    data = results["benchmarks"]["data"]["threads=1"]
     assert data["cases"] and all(c["speedup"] > 0 and c["same_distribution"]["ok"] for c in data["cases"])
     for setting in results["benchmarks"]["training"].values():
         assert setting["same_recipe"]["runs"][0]["fit_s"] > 0
