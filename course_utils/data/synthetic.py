@@ -100,15 +100,15 @@ def make_reference_tutorial_data(n: int = 3000, *, img_dim: int = 32, txt_dim: i
     per_class = n // 3
     labels = torch.cat([torch.zeros(per_class), torch.ones(per_class),
                         torch.full((n - 2 * per_class,), 2.0)]).long()
-    image = noise * torch.randn(n, img_dim, generator=gen)
-    text = noise * torch.randn(n, txt_dim, generator=gen)
-    c0, c1, c2 = labels == 0, labels == 1, labels == 2
+    image = torch.randn(n, img_dim, generator=gen).mul_(noise)
+    text = torch.randn(n, txt_dim, generator=gen).mul_(noise)
+    c0, c1, c2 = slice(0, per_class), slice(per_class, 2 * per_class), slice(2 * per_class, n)
     image[c0, 0] += 1.0
     text[c0, 1] += 1.0
     image[c1, 1] += 1.0
     text[c1, 0] += 1.0
-    image[c2, 0] = torch.randn(int(c2.sum()), generator=gen).abs() + 0.5
-    text[c2, 0] = torch.randn(int(c2.sum()), generator=gen).abs() + 0.5
+    image[c2, 0] = torch.randn(n - 2 * per_class, generator=gen).abs_().add_(0.5)
+    text[c2, 0] = torch.randn(n - 2 * per_class, generator=gen).abs_().add_(0.5)
     return MultimodalDataset((image, text), labels, ("image", "text"), num_classes=3)
 
 
