@@ -3,12 +3,15 @@
 Each module has one job; notebooks import what earlier notebooks taught:
 
 - ``environment``: device, seeds, Colab detection, environment report (notebook 00)
-- ``data``: synthetic multimodal datasets (notebook 01)
-- ``models``: the reference models the notebooks build (probes, fusion models)
+- ``data``: every data set of the course, generated locally (notebooks 01, 04-07)
+- ``models``: reference implementations of what the notebooks build
 - ``training``: ``fit`` and ``evaluate`` with device-resident batches
-- ``metrics`` and ``plots``: accuracy, confusion matrices, curves, bars, scatter
-- ``checks``: exercise feedback, one module per notebook
-- ``build``: generates ``notebooks/`` from ``solutions/`` (``python -m course_utils build``)
+- ``metrics``, ``plots``: accuracy, confusion matrices, curves, bars, scatter
+- ``robustness``: missing and noisy modalities, robustness figures, modality dropout (notebook 08)
+- ``tracking``: a local experiment tracker, no account needed (notebook 07)
+- ``widgets`` (+ ``widgets_attention``, ``widgets_gate``, ``widgets_shapes``): explorers with static fallbacks
+- ``feedback`` and ``checks``: exercise feedback, one check module per notebook
+- ``build``, ``grading``, ``release``: ``python -m course_utils build|grade|release``
 """
 from .environment import get_device, seed_everything, in_colab, environment_report
 
