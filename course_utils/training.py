@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import sys
 import time
 import warnings
@@ -202,6 +201,11 @@ def _progress(iterable, enabled: bool, desc: str | None):
 
 
 def _cpu_peak_rss_mb() -> float:
+    """The process's peak resident set size in MiB (NaN where the OS does not report it, e.g. Windows)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
