@@ -24,7 +24,9 @@ setup() {
 case "${1:-}" in
   lab)
     setup "."
-    exec .venv/bin/jupyter lab notebooks/ "${@:2}"
+    root_flag=()
+    if [ "$(id -u)" = 0 ]; then root_flag=(--allow-root); fi   # containers often run as root
+    exec .venv/bin/jupyter lab "${root_flag[@]}" notebooks/ "${@:2}"
     ;;
   test)
     if [ ! -d tests ]; then
