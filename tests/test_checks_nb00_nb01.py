@@ -130,3 +130,32 @@ def test_probe_accepts(cls):
 def test_probe_rejects(cls, error, message):
     with pytest.raises(error, match=message):
         nb01.check_unimodal_probe(cls)
+
+
+class ProbeNonePlaceholder(nn.Module):
+    """The reference tutorial's TODO style: a layer left as None."""
+
+    def __init__(self, in_dim, hidden_dim, num_classes, modality):
+        super().__init__()
+        self.modality = modality
+        self.net = None
+
+    def forward(self, *modalities):
+        return self.net(modalities[self.modality])
+
+
+class ProbeWithNoneCache(ProbeSequential):
+    """Correct, with a public attribute that is legitimately None until used."""
+
+    def __init__(self, in_dim, hidden_dim, num_classes, modality):
+        super().__init__(in_dim, hidden_dim, num_classes, modality)
+        self.last_logits = None
+
+
+def test_none_placeholder_is_not_implemented():
+    with pytest.raises(NotImplementedYet, match="ProbeNonePlaceholder.net still None"):
+        nb01.check_unimodal_probe(ProbeNonePlaceholder)
+
+
+def test_a_legitimate_none_attribute_passes():
+    assert nb01.check_unimodal_probe(ProbeWithNoneCache)

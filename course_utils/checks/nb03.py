@@ -13,6 +13,8 @@ from .nb02 import BATCH, IMG_DIM, NUM_CLASSES, TXT_DIM, both_modalities_matter, 
 def _module_attribute(check, model, name: str, hint: str):
     __tracebackhide__ = True
     part = getattr(model, name, None)
+    if name in vars(model) and part is None:
+        check.not_implemented(f"self.{name} is still None")
     check.expect(isinstance(part, torch.nn.Module), f"the model has a submodule `{name}`",
                  f"the model needs an attribute `self.{name}` that is an nn.Module ({hint})")
     return part
