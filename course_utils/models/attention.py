@@ -5,7 +5,7 @@ r"""Attention from first principles and the fusion models built on it (notebooks
 - :class:`CrossAttentionFusion`: text tokens query image tokens, residual + layer norm, pooled, classified
 - :class:`BidirectionalCrossAttention`: both modalities attend to each other (separate or shared weights)
 - :class:`BidirectionalFusion`: a classifier on top of :class:`BidirectionalCrossAttention`
-- baselines on the same token inputs: :class:`ConcatMLP` (early fusion of the flattened tokens),
+- baselines on the same token inputs: :class:`TokenConcatMLP` (early fusion of the flattened tokens),
   :class:`LateFusionDecision` (average of per-modality logits) and :class:`LateFusionEmbedding`
   (per-modality encoders, concatenated embeddings, MLP head)
 
@@ -243,10 +243,10 @@ def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
                          nn.Linear(hidden, out_dim))
 
 
-class ConcatMLP(nn.Module):
+class TokenConcatMLP(nn.Module):
     """Early fusion: flatten every token of both modalities, concatenate, MLP.
 
-    ``ConcatMLP(img_numel, txt_numel, hidden, num_classes)`` where ``img_numel = K * d_img`` (all image
+    ``TokenConcatMLP(img_numel, txt_numel, hidden, num_classes)`` where ``img_numel = K * d_img`` (all image
     features of one sample); ``forward(image (B, K, d_img), text (B, ...)) -> (B, num_classes)``.
     """
 
