@@ -2,13 +2,13 @@
 # One entry point for a fresh machine:
 #   ./course.sh lab    set up (once) and open the course in JupyterLab
 #   ./course.sh test   set up (once) and run every test, including every solved notebook under nbval
-# Set-up creates .venv/ with Python 3.10+ and installs the course with its dependencies.
+# Set-up creates .venv/ with Python 3.11+ and installs the course with its dependencies.
 # PIP_CONSTRAINT (e.g. .ci/constraints.txt) pins packages; CI uses it for the CPU build of PyTorch.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
-# setup TARGET: "." for the course, ".[test]" for the course plus the test tools (xdist, playwright).
+# setup TARGET: ".[lab]" for the course and JupyterLab, ".[test]" for that plus the instructor and test tools.
 setup() {
   if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
@@ -23,7 +23,7 @@ setup() {
 
 case "${1:-}" in
   lab)
-    setup "."
+    setup ".[lab]"
     root_flag=()
     if [ "$(id -u)" = 0 ]; then root_flag=(--allow-root); fi   # containers often run as root
     exec .venv/bin/jupyter lab "${root_flag[@]}" notebooks/ "${@:2}"

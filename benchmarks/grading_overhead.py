@@ -2,7 +2,7 @@
 
     python benchmarks/grading_overhead.py [--notebook notebooks/00_setup_and_tour.ipynb] [--repeats 3] [--batch 4]
 
-1. Overhead: one submission graded by ``course_utils.grading.runner`` (restore check cells, start the
+1. Overhead: one submission graded by ``course_utils.instructor.grading.runner`` (restore check cells, start the
    pytest+nbval process, run every cell in a fresh kernel, score) against executing the same restored
    notebook with plain ``nbclient`` in a fresh kernel. Measured on a tiny synthetic notebook (so the
    overhead is not hidden in noise) and, when given, on a course notebook. Interleaved runs, median.
@@ -32,8 +32,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.grading import batch, runner  # noqa: E402
-from course_utils.grading import notebooks as nbs  # noqa: E402
+from course_utils.instructor.grading import batch, runner  # noqa: E402
+from course_utils.instructor.grading import notebooks as nbs  # noqa: E402
 
 TINY_CHECK = """from course_utils import feedback
 @feedback.exercise("90.add", "add")

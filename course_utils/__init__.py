@@ -9,9 +9,9 @@ Each module has one job; notebooks import what earlier notebooks taught:
 - ``metrics``, ``plots``: accuracy, confusion matrices, curves, bars, scatter
 - ``robustness``: missing and noisy modalities, robustness figures, modality dropout (notebook 08)
 - ``tracking``: a local experiment tracker, no account needed (notebook 07)
-- ``widgets`` (+ ``widgets_attention``, ``widgets_gate``, ``widgets_shapes``): explorers with static fallbacks
+- ``widgets`` (``widgets.attention``, ``widgets.gate``, ``widgets.shapes``): explorers with static fallbacks
 - ``feedback`` and ``checks``: exercise feedback, one check module per notebook
-- ``build``, ``grading``, ``release``: ``python -m course_utils build|grade|release``
+- ``instructor``: build, release and grading (``python -m course_utils build|grade|release``), not in the learner wheel
 """
 from .environment import get_device, seed_everything, in_colab, environment_report
 

@@ -1,39 +1,23 @@
-"""Command line of the course package.
+"""Command line of the course: ``python -m course_utils build|grade|release``.
 
-- ``python -m course_utils build [--check] [--clean-solutions]``: generate notebooks/ from solutions/
-- ``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
-- ``python -m course_utils release --out DIR``: the learner bundle (folder and zip)
+The commands belong to the instructor and maintainer tools (:mod:`course_utils.instructor`), which
+the learner distribution leaves out. Where they are missing, this says what to install.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from . import build
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="generate notebooks/ from solutions/")
-    b.add_argument("--check", action="store_true", help="exit 1 and name the stale notebooks instead of writing")
-    b.add_argument("--clean-solutions", action="store_true", help="first strip outputs from solutions/")
-    b.set_defaults(run=build.main)
-    g = sub.add_parser("grade", help="grade a folder of submitted notebooks (see docs/INSTRUCTORS.md)")
-    from .grading import batch
-    batch.add_arguments(g)
-    g.set_defaults(run=batch.main)
-    r = sub.add_parser("release", help="write the learner bundle (student notebooks, package, setup) and a zip")
-    from . import release
-    release.add_arguments(r)
-    r.set_defaults(run=release.main)
-    return p
+INSTALL_HINT = ('the instructor tools are not installed here: from the course repository run '
+                '`pip install -e ".[instructor]"` (they bring nbval, pytest, nbclient and nbformat)')
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        from .instructor import cli
+    except ImportError as error:  # the learner wheel, or the instructor extra not installed
+        print(f"python -m course_utils: {INSTALL_HINT} ({error})", file=sys.stderr)
+        return 2
+    return cli.main(argv)
 
 
 if __name__ == "__main__":

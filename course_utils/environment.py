@@ -63,3 +63,8 @@ def environment_report() -> dict:
         report["gpu memory (GiB)"] = round(props.total_memory / 2**30, 1)
         report["bf16 supported"] = torch.cuda.is_bf16_supported()
     return report
+
+
+def quiet() -> bool:
+    """True under tests, grading and CI, where progress bars and live widgets would only clutter logs."""
+    return bool(os.environ.get("COURSE_QUIET") or os.environ.get("CI"))

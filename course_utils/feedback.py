@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-from . import progress
+from . import exercise_state
 
 
 class CheckFailed(AssertionError):
@@ -119,7 +119,7 @@ def exercise(exercise_id: str, title: str):
             __tracebackhide__ = True
             check = Check(exercise_id, title)
             print(f"Checking exercise {exercise_id}: {title}")
-            progress.PASSED.discard(exercise_id)
+            exercise_state.PASSED.discard(exercise_id)
             try:
                 fn(check, *args, **kwargs)
             except CheckFailed as failure:
@@ -136,7 +136,7 @@ def exercise(exercise_id: str, title: str):
                 where = _learner_frame(error)
                 raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
                                   f"{type(error).__name__}: {error}{where}") from None
-            progress.PASSED.add(exercise_id)
+            exercise_state.PASSED.add(exercise_id)
             print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
             return True
 
@@ -179,7 +179,7 @@ _install_ipython_handler()
 
 def passed(exercise_id: str) -> bool:
     """Whether the check of ``exercise_id`` has passed in this kernel."""
-    return exercise_id in progress.PASSED
+    return exercise_id in exercise_state.PASSED
 
 
 def yours_or_reference(exercise_id: str, yours, reference, name: str | None = None):

@@ -28,12 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.dataset import MultimodalDataset
-from .environment import get_device
-
-
-def quiet() -> bool:
-    """True under tests, grading and CI, where progress bars would only clutter logs."""
-    return bool(os.environ.get("COURSE_QUIET") or os.environ.get("CI"))
+from .environment import get_device, quiet
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import build
+from course_utils.instructor import build
 
 CONFIG = build.CourseConfig("owner/repo", "main")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading import batch, runner
-from course_utils.grading import notebooks as nbs
+from course_utils.instructor.grading import batch, runner
+from course_utils.instructor.grading import notebooks as nbs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from course_utils.data.dataset import MultimodalDataset
 from course_utils.data.switch import drop_modality, make_switch_data
 from course_utils.feedback import CheckFailed, NotImplementedYet
 from course_utils.models import gating
-from course_utils import widgets_gate
+from course_utils.widgets import gate as widgets_gate
 
 matplotlib.use("Agg")
 

@@ -243,7 +243,7 @@ def test_check_reports_unfinished_code():
 def test_explore_shapes_is_static_when_quiet(monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
-    from course_utils.widgets_shapes import explore_shapes, show_samples
+    from course_utils.widgets.shapes import explore_shapes, show_samples
     monkeypatch.setenv("COURSE_QUIET", "1")
     assert explore_shapes(count=2, rgb_size=16, depth_size=16) is None
     fig = show_samples(render_shapes(3, rgb_size=16, depth_size=16), 3)

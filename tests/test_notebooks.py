@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import build
+from course_utils.instructor import build
 from notebook_runner import ROOT, check_ids, run_notebook
 
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))

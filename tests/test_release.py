@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import build, release
+from course_utils.instructor import build, release
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def test_bundle_has_what_learners_need(bundle):
     folder, archive = bundle
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     for needed in ("README.md", "pyproject.toml", "course.sh", "course_utils/__init__.py",
-                   "course_utils/feedback.py", "course_utils/progress.py", "course_utils/checks/__init__.py"):
+                   "course_utils/feedback.py", "course_utils/exercise_state.py", "course_utils/checks/__init__.py"):
         assert needed in names, f"{needed} missing from the bundle"
     student = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert sorted(p.name for p in (folder / "notebooks").glob("*.ipynb")) == student

@@ -8,8 +8,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .data.shapes import CLASSES, render_shapes
-from .widgets import widgets_available
+from ..data.shapes import CLASSES, render_shapes
+from . import widgets_available
 
 
 def show_samples(batch, count: int = 8, title: str = ""):

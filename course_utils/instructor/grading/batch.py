@@ -20,7 +20,7 @@ from pathlib import Path
 from . import notebooks as nbs
 from . import runner
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FIXED_HEAD = ["learner", "notebook"]
 FIXED_TAIL = ["total", "max_points", "status", "detail", "submission", "sha256"]
 

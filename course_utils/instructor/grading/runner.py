@@ -167,7 +167,7 @@ def run_pytest(notebook: Path, log: Path, limits: Limits) -> tuple[int | None, s
                PYTHONDONTWRITEBYTECODE="1", COURSE_GRADING="1",
                COURSE_GRADING_MEMORY_BYTES=str(limits.memory_bytes or 0))
     # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
-    package_parent = str(Path(nbs.__file__).resolve().parents[2])
+    package_parent = str(Path(nbs.__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
     if limits.memory_bytes and "CUDA_VISIBLE_DEVICES" not in os.environ:
         # CUDA reserves far more address space than RLIMIT_AS allows: grade on the CPU (as the checks expect)

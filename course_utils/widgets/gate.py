@@ -12,9 +12,9 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from .plots import color_for
-from .training import evaluate
-from .widgets import widgets_available
+from ..plots import color_for
+from ..training import evaluate
+from . import widgets_available
 
 
 def _check_model(model) -> torch.nn.Parameter:

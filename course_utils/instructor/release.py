@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import build
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SETUP_FILES = ("pyproject.toml", "course.sh", "environment.yml", "LICENSE")
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
@@ -27,7 +27,7 @@ Jupyter notebooks that build multimodal fusion up from first principles, in PyTo
 
 ## Start
 
-- **Locally** (Python 3.10+): `./course.sh lab` creates `.venv/`, installs the course's helper
+- **Locally** (Python 3.11+): `./course.sh lab` creates `.venv/`, installs the course's helper
   package with its dependencies, and opens JupyterLab on `notebooks/`.
   With conda: `conda env create -f environment.yml`, `conda activate` it, then `jupyter lab notebooks/`.
 - **On Colab**: open a notebook through the "Open in Colab" badge at its top; its first cell installs

@@ -7,8 +7,7 @@ widget ids end up in outputs.
 """
 from __future__ import annotations
 
-from .environment import in_colab
-from .training import quiet
+from ..environment import in_colab, quiet
 
 
 def widgets_available() -> bool:

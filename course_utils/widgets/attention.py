@@ -12,8 +12,8 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from .plots import STRATEGY_COLORS
-from .widgets import widgets_available
+from ..plots import STRATEGY_COLORS
+from . import widgets_available
 
 QUERY_COLOR = STRATEGY_COLORS["cross-attention"]
 OUTPUT_COLOR = STRATEGY_COLORS["late fusion (decision)"]

@@ -1,0 +1,10 @@
+"""Instructor and maintainer tools: build, release, grading (``python -m course_utils build|grade|release``).
+
+Not part of the learner distribution: the learner wheel leaves this subpackage out, and no module of the
+learner runtime imports it. Install with the ``instructor`` extra (nbval, pytest, nbclient, nbformat).
+
+- ``build``: generate ``notebooks/`` from ``solutions/``
+- ``release``: the learner bundle
+- ``grading``: grade submitted notebooks with nbval
+- ``cli``: the command line
+"""
