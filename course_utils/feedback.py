@@ -137,6 +137,8 @@ def exercise(exercise_id: str, title: str):
                 raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
                                   f"{type(error).__name__}: {error}{where}") from None
             exercise_state.PASSED.add(exercise_id)
+            if exercise_id in exercise_state.WAITING:       # the cells below may run again
+                exercise_state.WAITING.remove(exercise_id)
             print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
             return True
 
@@ -182,14 +184,27 @@ def passed(exercise_id: str) -> bool:
     return exercise_id in exercise_state.PASSED
 
 
-def yours_or_reference(exercise_id: str, yours, reference, name: str | None = None):
-    """Your implementation once its check has passed, else the course's reference with a notice.
+def yours_or_reference(exercise_id: str, yours, name: str | None = None):
+    """Your implementation once its check has passed, else the course's reference of ``exercise_id``.
 
-    Lets a learner who has not finished an exercise run the rest of the notebook.
+    Lets a learner who has not finished an exercise run the rest of the notebook. The reference is looked
+    up by exercise id in :mod:`course_utils.references`. Where a graded release withholds it, this prints
+    which exercise to finish first, returns ``None`` and arms :mod:`course_utils.skipping`: every later cell
+    of the notebook that does more than define things (or run a check) prints "skipped" instead of running,
+    so the notebook still runs top to bottom with only its check cells failing.
     """
     if passed(exercise_id):
         return yours
-    label = name or getattr(reference, "__name__", "implementation")
+    from . import references, skipping
+    try:
+        ref = references.reference(exercise_id)
+    except references.Withheld:
+        skipping.arm(exercise_id)
+        print(f"⏸️  Finish exercise {exercise_id} first: its check has not passed, and this release does not "
+              "include the course's reference. The cells below that use it are skipped until it passes "
+              "(re-run its check cell, then this cell).")
+        return None
+    label = name or getattr(ref, "__name__", "implementation")
     print(f"ℹ️  Using the course's reference {label}: exercise {exercise_id} has not passed its check "
           "yet. Finish it and re-run its check cell to use your own.")
-    return reference
+    return ref
