@@ -137,8 +137,9 @@ def exercise(exercise_id: str, title: str):
                 raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
                                   f"{type(error).__name__}: {error}{where}") from None
             exercise_state.PASSED.add(exercise_id)
-            if exercise_id in exercise_state.WAITING:       # the cells below may run again
+            if exercise_id in exercise_state.WAITING:       # the skipped cells below may run again
                 exercise_state.WAITING.remove(exercise_id)
+                print(f"▶️  Exercise {exercise_id} is no longer waited for: re-run the cells below.")
             print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
             return True
 
@@ -174,6 +175,8 @@ def _install_ipython_handler() -> None:
     shell = get_ipython()
     if shell is not None:
         shell.set_custom_exc((CheckFailed,), _show_check_failure)
+        from . import skipping
+        skipping.install(shell)
 
 
 _install_ipython_handler()
@@ -188,22 +191,15 @@ def yours_or_reference(exercise_id: str, yours, name: str | None = None):
     """Your implementation once its check has passed, else the course's reference of ``exercise_id``.
 
     Lets a learner who has not finished an exercise run the rest of the notebook. The reference is looked
-    up by exercise id in :mod:`course_utils.references`. Where a graded release withholds it, this prints
-    which exercise to finish first, returns ``None`` and arms :mod:`course_utils.skipping`: every later cell
-    of the notebook that does more than define things (or run a check) prints "skipped" instead of running,
-    so the notebook still runs top to bottom with only its check cells failing.
+    up by exercise id in :mod:`course_utils.references`. Where a graded release withholds it, this raises
+    :class:`course_utils.references.Withheld`; in a notebook, :mod:`course_utils.skipping` turns that into
+    a line saying which exercise to finish first, and skips the later cells that do more than define things
+    until that exercise's check passes.
     """
     if passed(exercise_id):
         return yours
-    from . import references, skipping
-    try:
-        ref = references.reference(exercise_id)
-    except references.Withheld:
-        skipping.arm(exercise_id)
-        print(f"⏸️  Finish exercise {exercise_id} first: its check has not passed, and this release does not "
-              "include the course's reference. The cells below that use it are skipped until it passes "
-              "(re-run its check cell, then this cell).")
-        return None
+    from . import references
+    ref = references.reference(exercise_id)          # Withheld in a graded release
     label = name or getattr(ref, "__name__", "implementation")
     print(f"ℹ️  Using the course's reference {label}: exercise {exercise_id} has not passed its check "
           "yet. Finish it and re-run its check cell to use your own.")

@@ -159,6 +159,10 @@ INDEX = {index}
 class Withheld(LookupError):
     """The reference of an exercise is not part of this release (a graded release withholds it)."""
 
+    def __init__(self, message: str, exercise_id: str = "", name: str = ""):
+        super().__init__(message)
+        self.exercise_id, self.name = exercise_id, name
+
 
 def module_of(exercise_id: str) -> str:
     if exercise_id not in INDEX:
@@ -184,7 +188,12 @@ def reference(exercise_id: str):
         if error.name not in (f"{{__name__}}.{{module}}", f"{{__name__}}.nb{{exercise_id[:2]}}"):
             raise
         raise Withheld(f"the reference of exercise {{exercise_id}} ({{name}}) is not part of this release: "
-                       f"finish exercise {{exercise_id}} and pass its check") from None
+                       f"finish exercise {{exercise_id}} and pass its check", exercise_id, name) from None
+
+
+def complete() -> bool:
+    """Whether every exercise's reference is importable (a self-study release, the instructor's package)."""
+    return all(available(exercise_id) for exercise_id in INDEX)
 
 
 def lazy_exports(module: str, names: dict):
