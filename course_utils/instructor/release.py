@@ -84,7 +84,7 @@ class ReleaseError(RuntimeError):
 class Release:
     folder: Path
     archive: Path
-    wheel: Path
+    wheel: Path | None
     withheld: list = field(default_factory=list)   # package files left out (relative paths)
 
 
@@ -115,12 +115,24 @@ def _strip_docstring(body: list) -> list:
 
 
 def normalised_body(node) -> str:
-    """``ast.dump`` of a function or class with its name and every docstring removed (a renamed copy matches)."""
+    """``ast.dump`` of a function or class with its name, every docstring, and the names of its arguments and
+    local variables removed (numbered in order of first use), so a renamed copy still matches."""
     clone = ast.parse(ast.unparse(node)).body[0]
     for sub in ast.walk(clone):
         if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
             sub.body = _strip_docstring(sub.body) or [ast.Pass()]
     clone.name = "_"
+    local = {}
+    for sub in ast.walk(clone):
+        if isinstance(sub, ast.arg):
+            local.setdefault(sub.arg, f"v{len(local)}")
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            local.setdefault(sub.id, f"v{len(local)}")
+    for sub in ast.walk(clone):
+        if isinstance(sub, ast.arg):
+            sub.arg = local[sub.arg]
+        elif isinstance(sub, ast.Name) and sub.id in local:
+            sub.id = local[sub.id]
     return ast.dump(clone, annotate_fields=False)
 
 
@@ -261,6 +273,15 @@ def build_wheel(package_root: Path, out: Path) -> Path:
 
 
 def _stamp(notebook: Path, target: Path, version: str, withhold_from: int | None) -> None:
+    """Copy a student notebook; in a graded release also record ``metadata.course.withheld_from``.
+
+    ``metadata.course.version`` is stamped by the build already; it is set again here so a release never
+    ships a notebook without it.
+    """
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    if withhold_from is None and nb.get("metadata", {}).get("course", {}).get("version") == version:
+        shutil.copy2(notebook, target)
+        return
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     course = nb.setdefault("metadata", {}).setdefault("course", {})
     course["version"] = version
@@ -275,8 +296,8 @@ def _wheel_sources(wheel: Path) -> dict:
 
 
 def release(out: Path, root: Path = ROOT, name: str | None = None, graded: bool = False,
-            withhold_from: int | None = None) -> Release:
-    """Write the bundle folder, its zip and the learner wheel under ``out``."""
+            withhold_from: int | None = None, wheel: bool = True) -> Release:
+    """Write the bundle folder, its zip and (unless ``wheel`` is false) the learner wheel under ``out``."""
     root, out = Path(root), Path(out)
     if withhold_from is not None and not graded:
         raise ReleaseError("--withhold-from only applies to a graded release (add --graded)")
@@ -306,11 +327,13 @@ def release(out: Path, root: Path = ROOT, name: str | None = None, graded: bool 
                                + "\n  ".join(leaks))
         for old in out.glob("course_utils-*.whl"):
             old.unlink()
-        wheel = build_wheel(stage, out)
-        leaks = reference_leaks(Path(tmp) / "empty", withheld, _wheel_sources(wheel))
-        if leaks:
-            wheel.unlink()
-            raise ReleaseError("the learner wheel would carry a withheld reference:\n  " + "\n  ".join(leaks))
+        wheel_path = None
+        if wheel:
+            wheel_path = build_wheel(stage, out)
+            leaks = reference_leaks(Path(tmp) / "empty", withheld, _wheel_sources(wheel_path))
+            if leaks:
+                wheel_path.unlink()
+                raise ReleaseError("the learner wheel would carry a withheld reference:\n  " + "\n  ".join(leaks))
         shutil.move(str(stage), folder)
     archive = out / f"{name}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -320,7 +343,7 @@ def release(out: Path, root: Path = ROOT, name: str | None = None, graded: bool 
                 info.date_time = (2024, 1, 1, 0, 0, 0)  # reproducible archive
                 with open(path, "rb") as f:
                     zf.writestr(info, f.read(), zipfile.ZIP_DEFLATED)
-    return Release(folder, archive, wheel, [p.as_posix() for p in withheld_rel])
+    return Release(folder, archive, wheel_path, [p.as_posix() for p in withheld_rel])
 
 
 def _write_bundle(folder: Path, root: Path, config, withheld_rel: list, withhold_from: int | None) -> None:
