@@ -144,3 +144,8 @@ def test_student_notebooks_carry_the_course_version():
     version = build.CourseConfig.load(ROOT).version
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert json.loads(path.read_text())["metadata"]["course"]["version"] == version, path.name
+
+
+def test_readme_install_line_is_the_configured_one():
+    from course_utils.instructor import build
+    assert build.CourseConfig.load(ROOT).install_spec() in (ROOT / "README.md").read_text()
