@@ -16,8 +16,8 @@ Never ``solutions/``, tests, maintainer docs or caches. A **self-study** release
 ``course_utils/checks/hidden/nbKK.py`` for every ``KK >= NN``, and refuses to write anything when a withheld
 reference could still be found in what it would ship: a definition (``def``/``class``) of a withheld name
 that is not a stub (stubs raise ``NotImplementedError``), or a definition, under any name, whose normalised
-body equals a withheld reference's or hidden check's. Names that appear only in stubs, calls or messages are
-fine.
+body equals a withheld reference's or hidden check's (except the code the student notebooks hand out around a
+stub, which every learner reads anyway). Names that appear only in stubs, calls or messages are fine.
 """
 from __future__ import annotations
 
@@ -171,6 +171,20 @@ class Withheld:
                     found.bodies.setdefault(normalised_body(node), f"{rel.as_posix()}: {node.name}")
         return found
 
+    def forget_given(self, notebooks: list[Path]) -> "Withheld":
+        """Drop the bodies the student notebooks hand out themselves (e.g. a given ``__init__`` around the stub):
+        what every learner reads in the exercise cell is no secret, wherever else it appears."""
+        for path in notebooks:
+            for _, source in _code_of(path):
+                try:
+                    tree = ast.parse(source)
+                except SyntaxError:
+                    continue
+                for node in _definitions(tree):
+                    if sum(1 for _ in ast.walk(node)) >= MIN_BODY_NODES:
+                        self.bodies.pop(normalised_body(node), None)
+        return self
+
 
 def _code_of(path: Path) -> list[tuple[str, str]]:
     """(where, Python source) pieces of a file: the file itself, or each code cell of a notebook."""
@@ -312,7 +326,7 @@ def release(out: Path, root: Path = ROOT, name: str | None = None, graded: bool 
     config = build.CourseConfig.load(root)
     package = root / "course_utils"
     withheld_rel = withheld_files(package, withhold_from)
-    withheld = Withheld.from_files(package, withheld_rel)
+    withheld = Withheld.from_files(package, withheld_rel).forget_given(sorted((root / "notebooks").glob("*.ipynb")))
     name = name or config.learner_repository.rsplit("/", 1)[-1]
     out.mkdir(parents=True, exist_ok=True)
     folder = out / name
