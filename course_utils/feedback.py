@@ -39,6 +39,7 @@ class Check:
         self.title = title
         self.passed: list[str] = []
         self.none_attributes: list[str] = []   # filled by build(): possible placeholders left as None
+        self.hidden_skipped = False             # set by checks.common.hidden() where hidden checks are left out
 
     # -- reporting -------------------------------------------------------------------------
     def ok(self, message: str) -> None:
@@ -140,7 +141,11 @@ def exercise(exercise_id: str, title: str):
             if exercise_id in exercise_state.WAITING:       # the skipped cells below may run again
                 exercise_state.WAITING.remove(exercise_id)
                 print(f"▶️  Exercise {exercise_id} is no longer waited for: re-run the cells below.")
-            print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
+            if check.hidden_skipped:
+                print(f"✅ Exercise {exercise_id}: visible checks passed ({len(check.passed)}); "
+                      "grading also runs hidden checks.")
+            else:
+                print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
             return True
 
         run.exercise_id = exercise_id

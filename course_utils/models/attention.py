@@ -15,14 +15,13 @@ Every model takes ``forward(image, text)`` with image ``(B, K, d_img)`` tokens a
 """
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .probes import classifier_head
+from ..inspection import attend, query_key_gradients  # noqa: F401  (notebook 04 calls query_key_gradients here)
 from ..references import lazy_exports, reference
+from .probes import MLP, classifier_head
+
 
 def _as_tokens(x: torch.Tensor, name: str) -> torch.Tensor:
     """``(B, d)`` -> ``(B, 1, d)``; ``(B, N, d)`` unchanged; anything else is an error."""
@@ -33,38 +32,6 @@ def _as_tokens(x: torch.Tensor, name: str) -> torch.Tensor:
     if x.dim() != 3:
         raise ValueError(f"{name} must have shape (B, dim) or (B, N, dim), got {tuple(x.shape)}")
     return x
-
-
-def attend(layer: nn.Module, query: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-    """Call a cross-attention ``layer`` as ``layer(query, kv)``; also accepts ``nn.MultiheadAttention``
-    (``batch_first=True``), which is called as ``layer(query, kv, kv)``."""
-    if isinstance(layer, nn.MultiheadAttention):
-        if not layer.batch_first:
-            out = layer(query.transpose(0, 1), kv.transpose(0, 1), kv.transpose(0, 1))[0]
-            return out.transpose(0, 1)
-        return layer(query, kv, kv)[0]
-    return layer(query, kv)
-
-
-def query_key_gradients(layer: nn.Module) -> list:
-    """The gradients of a layer's query and key projections (weights and biases), for inspection.
-
-    Understands ``q_proj``/``k_proj`` style ``nn.Linear`` children (and ``to_q``, ``query``, ...) and
-    ``nn.MultiheadAttention`` (the first two thirds of its stacked ``in_proj`` parameters). Returns a list of
-    tensors (zeros where a parameter has no gradient yet); empty when no such projection is found.
-    """
-    from ..checks.nb04 import _NAMES
-    grads = []
-    for name, p in layer.named_parameters():
-        grad = p.grad if p.grad is not None else torch.zeros_like(p)
-        parts = name.lower().split(".")
-        if parts[-1] in ("in_proj_weight", "in_proj_bias"):
-            grads.append(grad[: 2 * p.shape[0] // 3])
-        elif parts[-1] in ("q_proj_weight", "k_proj_weight"):
-            grads.append(grad)
-        elif len(parts) >= 2 and parts[-2] in _NAMES["q"] | _NAMES["k"]:
-            grads.append(grad)
-    return grads
 
 
 class CrossAttentionFusion(nn.Module):
@@ -153,11 +120,6 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(len(x), -1)
 
 
-def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, out_dim))
-
-
 class TokenConcatMLP(nn.Module):
     """Early fusion: flatten every token of both modalities, concatenate, MLP.
 
@@ -167,7 +129,7 @@ class TokenConcatMLP(nn.Module):
 
     def __init__(self, img_numel: int, txt_numel: int, hidden: int = 64, num_classes: int = 4):
         super().__init__()
-        self.net = _mlp(img_numel + txt_numel, hidden, num_classes)
+        self.net = MLP(img_numel + txt_numel, hidden, num_classes, depth=3)
 
     def forward(self, image, text):
         return self.net(torch.cat([_flat(image), _flat(text)], dim=-1))
@@ -179,8 +141,8 @@ class LateFusionDecision(nn.Module):
 
     def __init__(self, img_numel: int, txt_numel: int, hidden: int = 64, num_classes: int = 4):
         super().__init__()
-        self.image_net = _mlp(img_numel, hidden, num_classes)
-        self.text_net = _mlp(txt_numel, hidden, num_classes)
+        self.image_net = MLP(img_numel, hidden, num_classes, depth=3)
+        self.text_net = MLP(txt_numel, hidden, num_classes, depth=3)
 
     def forward(self, image, text):
         return 0.5 * (self.image_net(_flat(image)) + self.text_net(_flat(text)))
