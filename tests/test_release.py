@@ -1,6 +1,7 @@
 """The learner bundle (``python -m course_utils release``): student notebooks, package, setup; no solutions."""
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -129,47 +130,61 @@ def weighted_pool(x, scores):
 '''
 
 
-def plant(root: Path, rel: str, text: str) -> None:
-    path = root / "course_utils" / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def test_graded_release_leaves_out_withheld_references_and_hidden_checks(tmp_path):
-    root = course_copy(tmp_path)
-    plant(root, "references/nb02.py", "def earlier(x):\n    return x + 1\n")
-    plant(root, "references/nb04.py", REFERENCE_04)
-    plant(root, "references/nb05.py", "def later(x):\n    return x * 2\n")
-    for nn in ("02", "04", "05"):
-        plant(root, f"checks/hidden/nb{nn}.py", f"def hidden_{nn}(x):\n    return x\n")
-    result = release.release(tmp_path / "out", root=root, graded=True, withhold_from=4, wheel=False)
+    package_src = ROOT / "course_utils"
+    result = release.release(tmp_path / "out", graded=True, withhold_from=5, wheel=False)
     package = result.folder / "course_utils"
-    assert (package / "references" / "nb02.py").exists() and (package / "checks" / "hidden" / "nb02.py").exists()
-    for nn in ("04", "05"):
-        assert not (package / "references" / f"nb{nn}.py").exists()
-        assert not (package / "checks" / "hidden" / f"nb{nn}.py").exists()
-    assert sorted(result.withheld) == ["checks/hidden/nb04.py", "checks/hidden/nb05.py",
-                                       "references/nb04.py", "references/nb05.py"]
-    meta = json.loads(next((result.folder / "notebooks").glob("04_*.ipynb")).read_text())["metadata"]["course"]
-    assert meta["withheld_from"] == "04"
+    expected = sorted(p.relative_to(package_src).as_posix()
+                      for folder in ("references", "checks/hidden") for p in (package_src / folder).glob("nb*.py")
+                      if int(p.stem[2:]) >= 5)
+    assert "references/nb05.py" in expected and sorted(result.withheld) == expected
+    for rel in expected:
+        assert not (package / rel).exists(), f"{rel} must be withheld"
+    for src in (package_src / "references").glob("nb0[0-4].py"):
+        assert (package / "references" / src.name).read_bytes() == src.read_bytes(), "earlier references ship"
+    meta = json.loads(next((result.folder / "notebooks").glob("05_*.ipynb")).read_text())["metadata"]["course"]
+    assert meta["withheld_from"] == "05"
     assert "visible checks passed; grading also runs hidden checks" in (result.folder / "README.md").read_text()
 
 
-@pytest.mark.parametrize("where, text, why", [
-    ("models/mixers.py", REFERENCE_04.split("def weighted_pool")[0], "defines 'ScaledMixer'"),
-    ("checks/nb07.py", "import torch\n\ndef helper(x, s):\n    \"\"\"Renamed.\"\"\"\n"
-                       "    weights = torch.softmax(s, dim=0)\n    total = (weights[:, None] * x).sum(dim=0)\n"
-                       "    return total / weights.sum()\n", "'helper' is a copy of references/nb04.py: weighted_pool"),
+def reference_source(rel: str, name: str) -> str:
+    tree = ast.parse((ROOT / "course_utils" / rel).read_text())
+    return ast.unparse(next(n for n in tree.body if getattr(n, "name", None) == name))
+
+
+def renamed(source: str) -> str:
+    """The same function under another name, with its arguments and locals renamed and no docstring."""
+    node = ast.parse(source).body[0]
+    node.name = "my_attention"
+    node.body = release._strip_docstring(node.body)
+    names = {a.arg: f"a{i}" for i, a in enumerate(node.args.args)}
+    names |= {n.id: f"t{i}" for i, n in enumerate(ast.walk(node)) if isinstance(n, ast.Name)
+              and isinstance(n.ctx, ast.Store)}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.arg):
+            sub.arg = names.get(sub.arg, sub.arg)
+        elif isinstance(sub, ast.Name):
+            sub.id = names.get(sub.id, sub.id)
+    return ast.unparse(node)
+
+
+SDPA = ("references/nb04.py", "scaled_dot_product_attention")
+
+
+@pytest.mark.parametrize("where, make, why", [
+    ("models/extra.py", lambda src: src, "defines 'scaled_dot_product_attention'"),
+    ("checks/nb07.py", renamed, "'my_attention' is a copy of references/nb04.py: scaled_dot_product_attention"),
 ])
-def test_graded_release_refuses_a_reference_found_elsewhere(tmp_path, where, text, why):
+def test_graded_release_refuses_a_reference_found_elsewhere(tmp_path, where, make, why):
     root = course_copy(tmp_path)
-    plant(root, "references/nb04.py", REFERENCE_04)
-    plant(root, where, text)
+    target = root / "course_utils" / where
+    planted = "import math\n\n" + make(reference_source(*SDPA)) + "\n"
+    target.write_text((target.read_text() + "\n\n" if target.exists() else "") + planted)
     with pytest.raises(release.ReleaseError, match="nothing was written") as error:
         release.release(tmp_path / "out", root=root, graded=True, withhold_from=4, wheel=False)
     assert why in str(error.value) and where in str(error.value)
     assert not (tmp_path / "out" / root.name).exists() and not list((tmp_path / "out").glob("*.zip"))
-    # the same tree is fine where notebook 04 is not withheld (self-study, or withholding from 05)
+    # the same tree is fine where notebook 04's references are not withheld
     release.release(tmp_path / "out", root=root, graded=True, withhold_from=5, wheel=False)
 
 
