@@ -47,6 +47,9 @@ def test_bundle_has_no_solutions_or_maintainer_files(bundle):
     assert not (folder / "course_utils" / "instructor").exists(), "instructor tools must not reach learners"
     learner_toml = (folder / "pyproject.toml").read_text()
     assert "instructor =" not in learner_toml and "nbval" not in learner_toml and "lab =" in learner_toml
+    import tomllib
+    extras = tomllib.loads(learner_toml)["project"]["optional-dependencies"]
+    assert list(extras) == ["lab"], "learners get the lab extra only"
     for path in folder.rglob("*.ipynb"):
         text = path.read_text()
         assert build.BEGIN not in text and build.END not in text, f"solution region in {path.name}"
