@@ -6,7 +6,7 @@ import pytest
 
 from course_utils.instructor import build
 
-CONFIG = build.CourseConfig("owner/repo", "main")
+CONFIG = build.CourseConfig("owner/learners", "1.2.0", repository="owner/instructor")
 
 
 def write_solution(tmp_path: Path, cells, name="05_demo.ipynb") -> Path:
@@ -56,8 +56,29 @@ def test_outputs_are_cleared_and_rebuild_is_byte_identical(tmp_path):
 def test_colab_badge_and_guarded_setup(tmp_path):
     path = write_solution(tmp_path, [code("x = 1")])
     badge, setup = build.student_notebook(path, CONFIG).cells[:2]
-    assert "colab.research.google.com/github/owner/repo/blob/main/notebooks/05_demo.ipynb" in badge.source
-    assert 'if "google.colab" in sys.modules:' in setup.source and "owner/repo@main" in setup.source
+    # the learner repository at the release's tag: never the instructor's repository, never a branch
+    assert "colab.research.google.com/github/owner/learners/blob/v1.2.0/notebooks/05_demo.ipynb" in badge.source
+    assert "owner/instructor" not in badge.source + setup.source and "main" not in badge.source + setup.source
+    assert 'if "google.colab" in sys.modules:' in setup.source
+    assert '!pip install --quiet --no-deps "course_utils @ git+https://github.com/owner/learners@v1.2.0"' in setup.source
+
+
+def test_wheel_url_and_version_stamp(tmp_path):
+    config = build.CourseConfig("o/l", "2.0", wheel_url="https://example.org/course_utils-{version}-py3-none-any.whl")
+    assert config.install_command() == ('pip install --quiet --no-deps '
+                                        '"course_utils @ https://example.org/course_utils-2.0-py3-none-any.whl"')
+    path = write_solution(tmp_path, [code("x = 1")])
+    assert build.student_notebook(path, config).metadata["course"] == {"version": "2.0"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"learner_repository": "o/r", "version": "1.0", "repository": "o/r"}, "must not be the instructor's"),
+    ({"learner_repository": "not a repo", "version": "1.0"}, "owner/name"),
+    ({"learner_repository": "o/l", "version": "main"}, "release number"),
+])
+def test_bad_course_config_is_named(kwargs, message):
+    with pytest.raises(build.BuildError, match=message):
+        build.CourseConfig(**kwargs)
 
 
 @pytest.mark.parametrize("src, message", [
@@ -90,7 +111,7 @@ def test_duplicate_check_ids_are_rejected(tmp_path):
 
 
 def test_build_check_names_stale_notebooks(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "o/r"\nbranch = "b"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nversion = "1.0"\n[tool.course]\nlearner_repository = "o/l"\n')
     write_solution(tmp_path, [code("x = 1")])
     init = "course_utils/references/__init__.py"
     assert build.build(tmp_path, check=True) == ["05_demo.ipynb", init]
@@ -104,7 +125,7 @@ def test_build_check_names_stale_notebooks(tmp_path):
 def test_cli_check_exit_code(tmp_path, monkeypatch, capsys):
     from course_utils.__main__ import main
     monkeypatch.setattr(build, "ROOT", tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "o/r"\nbranch = "b"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nversion = "1.0"\n[tool.course]\nlearner_repository = "o/l"\n')
     write_solution(tmp_path, [code("x = 1")])
     monkeypatch.setattr(build, "build", lambda root=tmp_path, check=False, _b=build.build: _b(tmp_path, check))
     assert main(["build", "--check"]) == 1

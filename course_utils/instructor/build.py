@@ -39,21 +39,59 @@ class BuildError(ValueError):
 
 @dataclass(frozen=True)
 class CourseConfig:
-    repository: str
-    branch: str
+    """Where the learner distribution lives, from ``[project].version`` and ``[tool.course]``.
+
+    ``learner_repository`` is the public repository an instructor pushes a release to (never the one that
+    holds ``solutions/``); every release is a tag ``v<version>`` there. ``wheel_url`` (optional, ``{version}``
+    filled in) is where the learner wheel is published; without it Colab installs from the tag.
+    """
+    learner_repository: str
+    version: str
+    wheel_url: str = ""
+    repository: str = ""   # the instructor's repository; only named in maintainers' docs
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", self.learner_repository or ""):
+            raise BuildError(f"[tool.course] learner_repository must be 'owner/name', got {self.learner_repository!r}")
+        if not re.fullmatch(r"\d+(\.\d+)*([ab]|rc)?\d*", self.version or ""):
+            raise BuildError(f"[project] version must be a release number such as '1.2.0', got {self.version!r}")
+        if self.repository and self.repository == self.learner_repository:
+            raise BuildError("[tool.course] learner_repository must not be the instructor's repository "
+                             f"{self.repository!r}: it would hand learners solutions/")
 
     @classmethod
     def load(cls, root: Path = ROOT) -> "CourseConfig":
         import tomllib  # Python >= 3.11; building notebooks is a maintainer's task
-        data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["course"]
-        return cls(data["repository"], data["branch"])
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+        course = data.get("tool", {}).get("course", {})
+        if "learner_repository" not in course:
+            raise BuildError(f"{root / 'pyproject.toml'}: [tool.course] needs learner_repository = 'owner/name'")
+        return cls(course["learner_repository"], str(data.get("project", {}).get("version", "")),
+                   course.get("wheel_url", ""), course.get("repository", ""))
+
+    @property
+    def tag(self) -> str:
+        """The learner repository's tag of this release."""
+        return f"v{self.version}"
 
     def colab_url(self, notebook: str) -> str:
-        return (f"https://colab.research.google.com/github/{self.repository}/blob/"
-                f"{self.branch}/notebooks/{notebook}")
+        """The notebook in the learner repository at this release's tag (never a moving branch)."""
+        return (f"https://colab.research.google.com/github/{self.learner_repository}/blob/"
+                f"{self.tag}/notebooks/{notebook}")
 
     def install_spec(self) -> str:
-        return f"git+https://github.com/{self.repository}@{self.branch}"
+        """What pip installs on Colab: the learner wheel of this version, or the learner repository at its tag."""
+        if self.wheel_url:
+            return f"course_utils @ {self.wheel_url.format(version=self.version)}"
+        return f"course_utils @ git+https://github.com/{self.learner_repository}@{self.tag}"
+
+    def install_command(self, spec: str | None = None) -> str:
+        """The setup cell's pip arguments: only the course package, pinned, never its dependencies.
+
+        Colab already has every runtime dependency (torch, numpy, matplotlib, ipywidgets, tqdm); ``--no-deps``
+        keeps pip from upgrading any of them (ipywidgets 7.7 stays 7.7).
+        """
+        return f'pip install --quiet --no-deps "{spec or self.install_spec()}"'
 
 
 def _where(path: Path, index: int, cell) -> str:
@@ -113,10 +151,11 @@ def colab_cells(config: CourseConfig, notebook_name: str) -> list:
         f"({config.colab_url(notebook_name)})")
     badge.id = "colab-badge"
     setup = nbformat.v4.new_code_cell(
-        "# Colab only: install the course's helper package (a no-op everywhere else).\n"
+        f"# Colab only: install the course's helper package, version {config.version}, and nothing else\n"
+        "# (Colab has its dependencies; --no-deps leaves Colab's own packages as they are).\n"
         "import sys\n"
         "if \"google.colab\" in sys.modules:\n"
-        f"    !pip install --quiet \"{config.install_spec()}\"")
+        f"    !{config.install_command()}")
     setup.id = "colab-setup"
     return [badge, setup]
 
@@ -149,7 +188,8 @@ def student_notebook(path: Path, config: CourseConfig, seen_checks: dict | None 
         new.metadata = _clean_metadata(cell)
         cells.append(new)
     notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
+                         "course": {"version": config.version}}
     nbformat.validate(notebook)
     return notebook
 

@@ -2,7 +2,8 @@
 
 - ``python -m course_utils build [--check] [--clean-solutions]``: generate notebooks/ from solutions/
 - ``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
-- ``python -m course_utils release --out DIR``: the learner bundle (folder and zip)
+- ``python -m course_utils release --out DIR [--graded [--withhold-from NN]]``: the learner bundle (folder,
+  zip) and the learner wheel; a graded one without the references of notebooks NN and later
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     from .grading import batch
     batch.add_arguments(g)
     g.set_defaults(run=batch.main)
-    r = sub.add_parser("release", help="write the learner bundle (student notebooks, package, setup) and a zip")
+    r = sub.add_parser("release", help="write the learner bundle (student notebooks, package, setup), its zip and the learner wheel")
     from . import release
     release.add_arguments(r)
     r.set_defaults(run=release.main)

@@ -4,6 +4,10 @@ With a widget front end (JupyterLab, Colab) ``explore`` shows sliders built with
 redraws on every change. Under tests, grading and CI (``COURSE_QUIET`` or ``CI`` set), or without
 ipywidgets, it draws the static figure for the default values only, so no widget state or random
 widget ids end up in outputs.
+
+Every explorer builds its widgets only after :func:`enable_front_end`, which turns on Colab's custom widget
+manager where the installed ipywidgets needs it (8 and later; Colab ships 7.7, whose widgets Colab renders
+as they are). The explorers use only widgets and calls that ipywidgets 7.6+ and 8 both have.
 """
 from __future__ import annotations
 
@@ -21,6 +25,25 @@ def widgets_available() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel")
+
+
+def ipywidgets_major() -> int:
+    """The major version of the installed ipywidgets (7 on Colab as of 2026, 8 in a current JupyterLab)."""
+    import ipywidgets
+    return int(str(ipywidgets.__version__).split(".")[0])
+
+
+def enable_front_end() -> bool:
+    """Prepare the notebook front end to show widgets; return True when Colab's widget manager was enabled.
+
+    On Colab with ipywidgets 8 or later, ``google.colab.output.enable_custom_widget_manager()`` is needed
+    (without it the sliders show as an error message); with ipywidgets 7 and outside Colab nothing is done.
+    """
+    if not in_colab() or ipywidgets_major() < 8:
+        return False
+    from google.colab import output
+    output.enable_custom_widget_manager()
+    return True
 
 
 def explore(draw, **controls):
@@ -44,9 +67,7 @@ def explore(draw, **controls):
         return None
     import ipywidgets as w
     from IPython.display import display
-    if in_colab():  # Colab needs its custom widget manager for ipywidgets 8
-        from google.colab import output
-        output.enable_custom_widget_manager()
+    enable_front_end()
     made = {}
     for name, spec in controls.items():
         if isinstance(spec, tuple):

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..plots import STRATEGY_COLORS
-from . import widgets_available
+from . import enable_front_end, widgets_available
 
 QUERY_COLOR = STRATEGY_COLORS["cross-attention"]
 OUTPUT_COLOR = STRATEGY_COLORS["late fusion (decision)"]
@@ -73,6 +73,7 @@ def attention_explorer(keys, values, *, key_names=None, angles=(0, 60, 120, 180)
         plt.show()
         return None
     import ipywidgets as widgets
+    enable_front_end()
 
     def show(angle=30.0, length=1.0):
         a = math.radians(angle)

@@ -14,7 +14,7 @@ import torch
 
 from ..plots import color_for
 from ..training import evaluate
-from . import widgets_available
+from . import enable_front_end, widgets_available
 
 
 def _check_model(model) -> torch.nn.Parameter:
@@ -98,6 +98,7 @@ def gate_explorer(model, datasets: dict, *, interactive: bool | None = None):
 
     import ipywidgets as widgets
     from IPython.display import display
+    enable_front_end()
 
     slider = widgets.FloatSlider(value=round(learned, 2), min=0.0, max=1.0, step=0.05,
                                  description="σ(α)", continuous_update=False)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..data.shapes import CLASSES, render_shapes
-from . import widgets_available
+from . import enable_front_end, widgets_available
 
 
 def show_samples(batch, count: int = 8, title: str = ""):
@@ -55,6 +55,7 @@ def explore_shapes(count: int = 8, seed: int = 0, rgb_size: int = 32, depth_size
         return None
     import ipywidgets as w
     from IPython.display import display
+    enable_front_end()
     panel = w.interactive(
         draw,
         difficulty=w.Dropdown(options=["default", "easy"], value="default", description="difficulty"),

@@ -191,6 +191,25 @@ def prepare(learner: str, path: Path, rel: str, refs: dict, assignment: str | No
     return None, m, nb, digest
 
 
+def note_version(result: runner.Result, nb, reference) -> runner.Result:
+    """Add to ``detail`` when the submission was made from another course version than the one graded with.
+
+    Both versions come from ``metadata.course.version``, which every build and release stamps. Points are not
+    changed: the note tells the instructor why a learner's checks may differ from what they saw.
+    """
+    import json
+    made = (nb.get("metadata", {}).get("course") or {}).get("version") if nb is not None else None
+    try:
+        graded = json.loads(Path(reference.path).read_text(encoding="utf-8"))["metadata"]["course"]["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        graded = None
+    if made is None or graded is None or str(made) == str(graded):
+        return result
+    note = f"made from course version {made}, graded with {graded}"
+    result.detail = f"{result.detail}; {note}" if result.detail else note
+    return result
+
+
 def _zero_checks(ref, message):
     if ref is None:
         return []
@@ -238,7 +257,7 @@ def grade_batch(submissions: Path, out: Path, reference: Path | None = None, wor
         early, m, nb, digest = prepare(learner, path, rel, refs, assignment)
         if early is not None:
             return early
-        return runner.grade(path, learner, rel, m, nb, limits, scratch, digest)
+        return note_version(runner.grade(path, learner, rel, m, nb, limits, scratch, digest), nb, m.reference)
 
     runner.STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=max(1, workers))

@@ -1,0 +1,126 @@
+"""A graded release (references of notebooks 04 and later withheld), installed where learners install it.
+
+The learner wheel goes into a fresh virtual environment with only its runtime dependencies (torch 2.13 CPU from
+this machine's disk, then the wheel, which brings numpy, matplotlib, ipywidgets and tqdm); ipykernel is added
+afterwards, only so that notebooks can run there. Then:
+
+(a) every student notebook of the bundle runs top to bottom in that environment with only its check cells failing;
+(b) nothing installed defines a withheld reference or a copy of one, and the withheld modules cannot be imported;
+(c) the same bundle with correct solutions (the solved notebooks) passes every check, visibly only where hidden
+    checks are withheld.
+
+Heavy: minutes per notebook on two cores. Prints the runtime dependencies and installed size.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course_utils.instructor import release
+
+ROOT = Path(__file__).resolve().parents[2]
+WITHHOLD_FROM = 4
+STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLVED = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def pip(python: Path, *args: str) -> str:
+    proc = subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"pip {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("graded")
+    bundle = release.release(tmp / "out", graded=True, withhold_from=WITHHOLD_FROM)
+    venv.EnvBuilder(with_pip=True).create(tmp / "venv")
+    python = tmp / "venv" / "bin" / "python"
+    empty = {ln.split("==")[0] for ln in pip(python, "freeze", "--all").split()}
+    pip(python, "install", "--quiet", "torch==2.13.0")   # the CPU build on disk; a bare `torch` would fetch CUDA
+    pip(python, "install", "--quiet", str(bundle.wheel))
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    runtime = sorted(ln for ln in pip(python, "freeze", "--all").split() if ln.split("==")[0] not in empty)
+    print(f"\nruntime packages ({len(runtime)}): {', '.join(runtime)}\n"
+          f"installed size: {size_mb(site):.0f} MiB in site-packages "
+          f"(course_utils {size_mb(site / 'course_utils'):.2f} MiB)")
+    (tmp / "runtime.txt").write_text("\n".join(runtime) + f"\nsize_mib {size_mb(site):.1f}\n")
+    pip(python, "install", "--quiet", "ipykernel")        # to run notebooks here; not a runtime dependency
+    kernels = tmp / "jupyter" / "kernels" / "graded"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "graded release", "language": "python",
+        "env": {"PYTHONPATH": "", "COURSE_QUIET": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}}))
+    return bundle, python, site, tmp
+
+
+def run(nb, folder: Path, jupyter_path: Path, monkeypatch):
+    """Execute ``nb`` in the graded environment's kernel, in ``folder``; return (executed nb, errors by cell)."""
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
+    nb.cells.append(nbformat.v4.new_code_cell("import course_utils; print('COURSE_UTILS_FROM', course_utils.__file__)"))
+    NotebookClient(nb, timeout=900, kernel_name="graded", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    where = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
+    assert "site-packages" in where, f"the notebook did not use the installed package: {where}"
+    errors = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "error":
+                errors[cell.id] = (cell.metadata.get("course", {}).get("check"), out["ename"], out["evalue"])
+    return nb, errors
+
+
+def test_installed_package_holds_no_withheld_reference(installed):
+    bundle, python, site, tmp = installed
+    package = ROOT / "course_utils"
+    withheld_rel = release.withheld_files(package, WITHHOLD_FROM)
+    assert [p.as_posix() for p in withheld_rel if p.parts[0] == "references"] == \
+        [f"references/nb{n:02d}.py" for n in range(WITHHOLD_FROM, 9)]
+    withheld = release.Withheld.from_files(package, withheld_rel).forget_given(STUDENT)
+    assert withheld.names, "the scan must know what is withheld"
+    assert release.reference_leaks(site / "course_utils", withheld) == []
+    assert not (site / "course_utils" / "instructor").exists()
+    probe = ("import importlib.util as u\n"
+             f"print([n for n in range(9) if u.find_spec(f'course_utils.references.nb{{n:02d}}')])")
+    proc = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=tmp,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.stdout.strip() == str(list(range(WITHHOLD_FROM))), proc.stderr
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=[p.stem for p in STUDENT])
+def test_student_notebook_runs_with_only_checks_failing(installed, path, tmp_path, monkeypatch):
+    bundle, python, site, tmp = installed
+    shipped = bundle.folder / "notebooks" / path.name
+    shutil.copy2(shipped, tmp_path / path.name)
+    nb, errors = run(nbformat.read(shipped, as_version=4), tmp_path, tmp / "jupyter", monkeypatch)
+    checks = {c.id: c.metadata["course"]["check"] for c in nb.cells if "check" in c.metadata.get("course", {})}
+    not_checks = {cid: e for cid, e in errors.items() if cid not in checks}
+    assert not not_checks, "cells other than checks raised:\n" + "\n".join(
+        f"  {cid}: {e[1]}: {e[2][:300]}" for cid, e in not_checks.items())
+    assert set(errors) == set(checks), f"checks that did not fail: {sorted(set(checks) - set(errors))}"
+
+
+@pytest.mark.parametrize("path", SOLVED, ids=[p.stem for p in SOLVED])
+def test_correct_solutions_pass_every_check_of_the_graded_bundle(installed, path, tmp_path, monkeypatch):
+    bundle, python, site, tmp = installed
+    shutil.copy2(path, tmp_path / path.name)
+    nb, errors = run(nbformat.read(path, as_version=4), tmp_path, tmp / "jupyter", monkeypatch)
+    assert not errors, "\n".join(f"  {cid}: {e[1]}: {e[2][:300]}" for cid, e in errors.items())
+    number = int(path.name[:2])
+    outputs = "".join(o.get("text", "") for c in nb.cells if "check" in c.metadata.get("course", {})
+                      for o in c.get("outputs", []))
+    if number >= WITHHOLD_FROM and (ROOT / "course_utils" / "checks" / "hidden" / f"nb{number:02d}.py").exists():
+        assert "visible checks passed; grading also runs hidden checks" in outputs
