@@ -58,20 +58,23 @@ def _shapes(n_train, n_val):
 
 
 def workloads(quick: bool) -> list:
-    """``(name, notebook, make_model, splits, recipe)`` for each model family."""
+    """``(name, notebook, make_model, make_splits, recipe)`` for each model family; data built on demand."""
     k = 10 if quick else 1
     e = lambda epochs: max(1, epochs // k)  # noqa: E731
-    info, bind, switch = _information(3000 // k), _binding(3000 // k), _switch(2000 // k)
-    img, txt = bind[0][0].modalities
-    shapes = _shapes(1000 // k, 600 // k)
+    info, switch = lambda: _information(3000 // k), lambda: _switch(2000 // k)  # noqa: E731
+    shapes = lambda: _shapes(1000 // k, 600 // k)  # noqa: E731
+
+    def attention_model():
+        img, txt = make_binding(8, seed=0).modalities
+        return attention.CrossAttentionFusion(img.shape[-1], txt.shape[-1], 32, 4, make_binding(8, seed=0).num_classes)
+
     return [
         ("MLP probe (image only)", "01", lambda: probes.UnimodalProbe(32, 64, 2, modality=0), info,
          dict(epochs=e(20))),
         ("early fusion MLP", "02", lambda: fusion.EarlyFusionModel(32, 16, 64, 2), info, dict(epochs=e(20))),
         ("late fusion (embedding concat)", "03", lambda: fusion.EmbeddingConcatFusion(32, 16, 32, 2), info,
          dict(epochs=e(20))),
-        ("cross-attention", "04", lambda: attention.CrossAttentionFusion(img.shape[-1], txt.shape[-1], 32, 4,
-                                                                        bind[0][0].num_classes), bind,
+        ("cross-attention", "04", attention_model, lambda: _binding(3000 // k),
          dict(epochs=e(10), lr=3e-3, batch_size=64)),
         ("scalar gate", "06", lambda: gating.GatedFusionModel(), switch, dict(epochs=e(15))),
         ("GMU", "06", lambda: gating.GMUModel(), switch, dict(epochs=e(15))),
@@ -127,9 +130,10 @@ def main(argv=None) -> int:
                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_before": os.getloadavg(),
                "workloads": []}
     wanted = [w for w in args.only.split(",") if w]
-    for name, notebook, make_model, splits, recipe in workloads(args.quick):
+    for name, notebook, make_model, make_splits, recipe in workloads(args.quick):
         if wanted and not any(w in name for w in wanted):
             continue
+        splits = make_splits()
         entry = {"name": name, "notebook": notebook, "recipe": recipe, "load_before": os.getloadavg(),
                  **bench(make_model, splits, recipe, args.reps)}
         if args.vmap and notebook in ("01", "02"):
