@@ -139,7 +139,9 @@ def _quote(text: str) -> str:
 
 def sheet_markdown(q: Question, answers: list, names: dict | None = None) -> str:
     names = names or {}
-    lines = [f"# {q.id} ({q.notebook}), up to {q.points:g} point(s)", "", "## Question", "", q.prompt, "",
+    worth = f"up to {q.points:g} point(s)" if q.points else \
+        "0 points: comments only (give it points under [questions] in the LMS configuration)"
+    lines = [f"# {q.id} ({q.notebook}), {worth}", "", "## Question", "", q.prompt, "",
              "## Model answer", "", q.model or "_No model answer: no solutions/ notebook next to the "
                                               "reference notebooks._", ""]
     answered = sum(1 for _, _, text in answers if text)
@@ -215,21 +217,19 @@ def load_scores(paths, questions: dict, rows: list) -> dict:
                 if q.notebook not in graded[learner]:
                     problems.append(f"{at}: {learner} has no graded {q.notebook}, which question {qid} is in")
                     continue
-                if text == "":
-                    if comment:
-                        scores_key = (learner, qid)
-                        if scores_key in where:
-                            problems.append(f"{at}: {learner} {qid} is also given in {where[scores_key]}")
-                        where[scores_key] = at
-                        scores[scores_key] = (None, comment)
+                key = (learner, qid)
+                if key in where:
+                    problems.append(f"{at}: {learner} {qid} is also given in {where[key]}")
                     continue
-                try:
-                    points = float(text.replace(",", ".")) if text.count(",") == 1 and "." not in text \
-                        else float(text)
-                except ValueError:
+                if text == "":
+                    if comment:                                # a comment without points yet
+                        where[key], scores[key] = at, (None, comment)
+                    continue
+                points = _number(text)
+                if points is None:
                     problems.append(f"{at}: points {text!r} for {learner} {qid} is not a number")
                     continue
-                if not math.isfinite(points) or points < 0:
+                if points < 0:
                     problems.append(f"{at}: points {text!r} for {learner} {qid} should be between 0 and "
                                     f"{q.points:g}")
                     continue
@@ -238,16 +238,23 @@ def load_scores(paths, questions: dict, rows: list) -> dict:
                                     f"maximum of {q.points:g} (set the points in the answer cell's metadata or "
                                     "under [questions] in the LMS configuration)")
                     continue
-                key = (learner, qid)
-                if key in where:
-                    problems.append(f"{at}: {learner} {qid} is also given in {where[key]}")
-                    continue
                 where[key] = at
                 scores[key] = (points, comment)
     if problems:
         raise ScoresError("the markers' scores were not merged; fix these and run again:\n  "
                           + "\n  ".join(problems))
     return scores
+
+
+def _number(text: str) -> float | None:
+    """A finite number from a marker's cell ("1.5", and "1,5" as spreadsheets in many locales write it)."""
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def notebook_questions(questions: dict, notebook: str) -> list:

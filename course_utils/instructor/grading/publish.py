@@ -105,7 +105,7 @@ def merge_manual(args, log=print) -> list:
     for row in merged:
         section = marking.feedback_section(row["learner"], row["notebook"], questions, scores)
         total = f"- Score: **{row['total']} / {row['max_points']}** (exercises and written answers)" \
-            if row["notebook"] in refs and row.get("status") not in (None, "") else None
+            if row["notebook"] in refs else None
         marking.update_feedback(batch.feedback_path(out, row["learner"], row["submission"]), section, total)
     marked = sum(1 for points, _ in scores.values() if points is not None)
     log(f"merged {marked} marked answer(s) ({len(scores) - marked} comment(s) only) into {sheet} and the feedback")
