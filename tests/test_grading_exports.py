@@ -325,9 +325,14 @@ def test_manual_scores_merge_into_grades_exports_and_feedback(course, tmp_path):
     args = _args(tmp_path, roster=tmp_path / "r.csv", canvas="notebook", manual=[scores])
     for _ in range(2):                                            # merging twice gives the same result
         rows = publish.merge_manual(args, log=lambda *a: None)
+    later = _scores(tmp_path / "later.csv", "learner,question,points\nbob,90.q1,1\n")
+    rows = publish.merge_manual(_args(tmp_path, roster=tmp_path / "r.csv", canvas="notebook", manual=[later]),
+                                log=lambda *a: None)
+    assert [r["90.q1"] for r in rows] == ["1.5", "1"]               # ann's mark from the first merge stays
+    rows = publish.merge_manual(args, log=lambda *a: None)        # bob's 1 stays: the first file leaves it blank
     got = {r["learner"]: r for r in rows}
     assert (got["ann"]["90.q1"], got["ann"]["total"], got["ann"]["max_points"]) == ("1.5", "6.5", "7")
-    assert (got["bob"]["90.q1"], got["bob"]["total"], got["bob"]["max_points"]) == ("", "2", "7")
+    assert (got["bob"]["90.q1"], got["bob"]["total"], got["bob"]["max_points"]) == ("1", "3", "7")
     header = next(csv.reader(open(tmp_path / "out" / "grades.csv", newline="")))
     assert header[-8:-6] == ["90.q1", "90.q2"] and header.count("90.q1") == 1    # q2: a comment was given
     ann = (tmp_path / "out" / "feedback" / "ann" / "90_tiny.md").read_text()
@@ -339,7 +344,7 @@ def test_manual_scores_merge_into_grades_exports_and_feedback(course, tmp_path):
     assert canvas[2][5] == "6.5" and canvas[1][5] == "7"
     long = [r for r in csv.DictReader(open(tmp_path / "out" / "grades-long.csv")) if r["item"] == "90.q1"]
     assert [(r["learner"], r["points"], r["comment"]) for r in long] == [("ann", "1.5", "Right, but say why."),
-                                                                         ("bob", "", "")]
+                                                                         ("bob", "1", "")]
     problems = list(csv.DictReader(open(tmp_path / "out" / "roster-problems.csv")))
     assert [(p["problem"], p["learner"]) for p in problems] == [("missing", "dan")]
 
@@ -368,9 +373,39 @@ def test_command_line_roster_canvas_marking_and_manual(course, tmp_path, capsys)
     assert cli.main(base + ["--manual", str(out / "marking" / "90.q1.csv")]) == 0
     canvas = list(csv.reader(open(out / "canvas.csv", newline="")))
     assert canvas[2][5] == "7" and "| 90.q1 | 2 / 2 | Well put. |" in (out / "feedback" / "ann" / "90_tiny.md").read_text()
+    # a resumed batch keeps the marks: re-applied from marking/merged-scores.csv, totals not counted twice
+    assert cli.main(base[:1] + [str(subs)] + base[1:] + ["--workers", "1", "--resume"]) == 0
+    assert "re-applied 1 written-answer mark(s)" in capsys.readouterr().out
+    ann = next(r for r in csv.DictReader(open(out / "grades.csv", newline="")) if r["learner"] == "ann")
+    assert (ann["90.q1"], ann["total"], ann["max_points"]) == ("2", "7", "7")
+    assert "| 90.q1 | 2 / 2 | Well put. |" in (out / "feedback" / "ann" / "90_tiny.md").read_text()
     (tmp_path / "bad.csv").write_text("learner,question,points\nann,90.q1,9\n")
     capsys.readouterr()
     assert cli.main(base + ["--manual", str(tmp_path / "bad.csv")]) == 2
     assert "above the question's maximum" in capsys.readouterr().err
     assert cli.main(["grade", str(subs), "--out", str(out), "--canvas", "--reference", str(tmp_path / "ref")]) == 2
     assert "--canvas needs --roster" in capsys.readouterr().err
+
+
+def test_marks_merged_earlier_name_changed_submissions(course, tmp_path):
+    _, refs = course
+    rows = _graded(tmp_path / "out", [_result("ann", 2, 3), _result("bob", 2, 0)])
+    questions = marking.load_questions(refs)
+    scores = {("ann", "90.q1"): (2.0, "good"), ("bob", "90.q1"): (1.0, "")}
+    publish._save_merged(tmp_path / "merged.csv", scores, questions, rows)
+    rows[1]["sha256"] = "b" * 64                                   # bob handed in a changed notebook
+    again, stale = publish._load_merged(tmp_path / "merged.csv", questions, rows)
+    assert again == scores and stale == [("bob", "90.q1")]
+    again, _ = publish._load_merged(tmp_path / "merged.csv", questions, rows[:1])   # bob no longer graded
+    assert again == {("ann", "90.q1"): (2.0, "good")}
+
+
+def test_lms_config_as_json(course, tmp_path):
+    _, refs = course
+    (tmp_path / "lms.json").write_text(json.dumps({"canvas": {"columns": "total", "total": {"name": "All", "id": 5}},
+                                                   "questions": {"90.q2": 1}}))
+    config = exports.load_config(tmp_path / "lms.json")
+    questions = marking.load_questions(refs, None, config["questions"])
+    assert exports.canvas_columns(refs, questions, config, "total") == [("All (5)", list(refs), 9.0)]
+    with pytest.raises(ValueError, match="unknown notebook"):
+        exports.canvas_columns(refs, questions, {"canvas": {"assignments": {"99_x": {"name": "X"}}}}, "notebook")

@@ -72,8 +72,11 @@ def write_exports(args, out: Path, rows: list, refs, config, questions, roster, 
     log(f"exports in {out}: {', '.join(written)}")
 
 
+MERGED = Path("marking") / "merged-scores.csv"   # the marks last merged, re-applied after a regrade
+
+
 def after_batch(args, rows: list, log=print) -> None:
-    """Hook at the end of ``grade``: marking sheets and exports for the rows just written."""
+    """Hook at the end of ``grade``: marking sheets, marks merged earlier, and exports for the rows just written."""
     out = Path(args.out)
     refs, config, questions, roster = _context(args)
     names = {k: v.name for k, v in roster.learners.items()} if roster is not None else {}
@@ -86,7 +89,65 @@ def after_batch(args, rows: list, log=print) -> None:
     if sheets:
         log(f"marking: {len(sheets) // 2} question sheet(s) in {out / 'marking'}; merge the filled-in CSVs with "
             f"--manual")
-    write_exports(args, out, rows, refs, config, questions, roster, log=log)
+    scores = {}
+    if (out / MERGED).exists():
+        scores, stale = _load_merged(out / MERGED, questions, rows)
+        rows = _apply(out, rows, refs, questions, scores)
+        log(f"marking: re-applied {len(scores)} written-answer mark(s) merged earlier ({out / MERGED})")
+        if stale:
+            log("marking: these learners handed in a changed notebook since they were marked; check their "
+                "answers and merge again: " + ", ".join(f"{learner} {qid}" for learner, qid in stale))
+    write_exports(args, out, rows, refs, config, questions, roster, scores, log=log)
+
+
+def _apply(out: Path, rows: list, refs, questions, scores) -> list:
+    """Write grades.csv with the marks and put them into each learner's feedback; return the merged rows."""
+    sheet = out / "grades.csv"
+    with open(sheet, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    columns, merged = marking.merged_rows(rows, header, refs, questions, scores)
+    marking.write_rows(sheet, columns, merged)
+    for row in merged:
+        section = marking.feedback_section(row["learner"], row["notebook"], questions, scores)
+        total = f"- Score: **{row['total']} / {row['max_points']}** (exercises and written answers)" \
+            if row["notebook"] in refs else None
+        marking.update_feedback(batch.feedback_path(out, row["learner"], row["submission"]), section, total)
+    return merged
+
+
+def _hashes(rows: list) -> dict:
+    found = {}
+    for row in rows:
+        found.setdefault((row["learner"], row["notebook"]), set()).add(row.get("sha256", ""))
+    return found
+
+
+def _save_merged(path: Path, scores: dict, questions: dict, rows: list) -> None:
+    hashes = _hashes(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["learner", "question", "points", "comment", "sha256"])
+        for (learner, qid), (points, comment) in sorted(scores.items()):
+            digest = ";".join(sorted(hashes.get((learner, questions[qid].notebook), ())))
+            writer.writerow([learner, qid, "" if points is None else f"{points:g}", comment, digest])
+
+
+def _load_merged(path: Path, questions: dict, rows: list) -> tuple[dict, list]:
+    """Marks saved by the last merge that still fit the sheet, and the (learner, question) whose file changed."""
+    hashes = _hashes(rows)
+    scores, stale = {}, []
+    with open(path, newline="", encoding="utf-8") as f:
+        for entry in csv.DictReader(f):
+            q = questions.get(entry["question"])
+            if q is None or (entry["learner"], q.notebook) not in hashes:
+                continue
+            points = float(entry["points"]) if entry["points"] else None
+            scores[(entry["learner"], q.id)] = (min(points, q.points) if points is not None else None,
+                                                entry["comment"])
+            if not set(entry["sha256"].split(";")) & hashes[(entry["learner"], q.notebook)]:
+                stale.append((entry["learner"], q.id))
+    return scores, stale
 
 
 def merge_manual(args, log=print) -> list:
@@ -96,18 +157,14 @@ def merge_manual(args, log=print) -> list:
     rows = batch.read_rows(sheet)
     if not rows:
         raise FileNotFoundError(f"no graded rows in {sheet}: grade the submissions first, then merge --manual")
-    with open(sheet, newline="", encoding="utf-8") as f:
-        header = next(csv.reader(f))
     refs, config, questions, roster = _context(args)
-    scores = marking.load_scores(args.manual, questions, rows)
-    columns, merged = marking.merged_rows(rows, header, refs, questions, scores)
-    marking.write_rows(sheet, columns, merged)
-    for row in merged:
-        section = marking.feedback_section(row["learner"], row["notebook"], questions, scores)
-        total = f"- Score: **{row['total']} / {row['max_points']}** (exercises and written answers)" \
-            if row["notebook"] in refs else None
-        marking.update_feedback(batch.feedback_path(out, row["learner"], row["submission"]), section, total)
-    marked = sum(1 for points, _ in scores.values() if points is not None)
-    log(f"merged {marked} marked answer(s) ({len(scores) - marked} comment(s) only) into {sheet} and the feedback")
+    new = marking.load_scores(args.manual, questions, rows)
+    scores = _load_merged(out / MERGED, questions, rows)[0] if (out / MERGED).exists() else {}
+    scores.update(new)                      # marks merged earlier stay unless these files mark them again
+    merged = _apply(out, rows, refs, questions, scores)
+    _save_merged(out / MERGED, scores, questions, rows)
+    marked = sum(1 for points, _ in new.values() if points is not None)
+    log(f"merged {marked} marked answer(s) ({len(new) - marked} comment(s) only) into {sheet} and the feedback; "
+        f"{len(scores)} in all, kept in {out / MERGED}")
     write_exports(args, out, merged, refs, config, questions, roster, scores, log=log)
     return merged
