@@ -27,6 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lms-config", type=Path, default=None,
                    help="TOML/JSON with [canvas] assignment names and ids and [questions] points (see INSTRUCTORS.md)")
     p.add_argument("--canvas", nargs="?", const="config", choices=["notebook", "total", "config"], default=None,
+                   metavar="notebook|total",
                    help="write canvas.csv (needs --roster): one column per notebook, or one total "
                         "(default: canvas.columns of --lms-config, else notebook)")
     p.add_argument("--manual", type=Path, nargs="+", default=None, metavar="SCORES_CSV",
