@@ -4,6 +4,7 @@
 - ``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
 - ``python -m course_utils release --out DIR [--graded [--withhold-from NN]]``: the learner bundle (folder,
   zip) and the learner wheel; a graded one without the references of notebooks NN and later
+- ``python -m course_utils gradescope --out autograder.zip [--notebook NN]``: Gradescope's autograder zip
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def parser() -> argparse.ArgumentParser:
     from .grading import batch
     batch.add_arguments(g)
     g.set_defaults(run=batch.main)
+    gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip (setup.sh, run_autograder)")
+    from .grading import gradescope
+    gradescope.add_arguments(gs)
+    gs.set_defaults(run=gradescope.main)
     r = sub.add_parser("release", help="write the learner bundle (student notebooks, package, setup), its zip and the learner wheel")
     from . import release
     release.add_arguments(r)

@@ -3,7 +3,10 @@
 - :mod:`.notebooks`: read submissions, match them to course notebooks, restore check cells by id;
 - :mod:`.plugin`: the pytest plugin recording each cell's outcome as a JSON line;
 - :mod:`.runner`: one submission in its own process with time and memory limits;
-- :mod:`.batch`: parallel workers, ``grades.csv`` written row by row, feedback files, ``--resume``.
+- :mod:`.batch`: parallel workers, ``grades.csv`` written row by row, feedback files, ``--resume``;
+- :mod:`.publish`: after grading, the roster check (:mod:`.roster`), marking sheets and ``--manual``
+  (:mod:`.marking`), Canvas and long CSVs (:mod:`.exports`);
+- :mod:`.gradescope`: the Gradescope autograder zip and ``results.json``.
 
 See ``docs/INSTRUCTORS.md``.
 """

@@ -1,6 +1,8 @@
 """Grade a folder of submissions in parallel; write ``grades.csv`` row by row and one feedback file each.
 
 ``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
+``[--roster CSV] [--lms-config TOML] [--canvas [notebook|total]]``; ``grade --out DIR --manual SCORES.csv ...``
+(the LMS side lives in :mod:`.publish`).
 
 SUBMISSIONS is laid out ``<learner>/<notebook>.ipynb`` (notebooks further down a learner's folder
 count too; a notebook directly in SUBMISSIONS is graded with its file stem as the learner; a single
@@ -139,12 +141,17 @@ def feedback_markdown(result: runner.Result) -> str:
     return "\n".join(lines)
 
 
-def write_feedback(out: Path, result: runner.Result) -> Path:
-    stem = Path(result.submission).with_suffix("").as_posix().replace("/", "__")
-    learner_part = Path(result.submission).parts
-    if len(learner_part) > 1 and learner_part[0] == result.learner:
+def feedback_path(out: Path, learner: str, submission: str) -> Path:
+    """``out/feedback/<learner>/<notebook path below the learner's folder>.md``."""
+    stem = Path(submission).with_suffix("").as_posix().replace("/", "__")
+    learner_part = Path(submission).parts
+    if len(learner_part) > 1 and learner_part[0] == learner:
         stem = Path(*learner_part[1:]).with_suffix("").as_posix().replace("/", "__")
-    path = out / "feedback" / _safe(result.learner) / f"{_safe(stem)}.md"
+    return Path(out) / "feedback" / _safe(learner) / f"{_safe(stem)}.md"
+
+
+def write_feedback(out: Path, result: runner.Result) -> Path:
+    path = feedback_path(out, result.learner, result.submission)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(feedback_markdown(result), encoding="utf-8")
@@ -291,11 +298,19 @@ def grade_batch(submissions: Path, out: Path, reference: Path | None = None, wor
 
 
 def main(args) -> int:
+    from . import publish  # roster, marking sheets, LMS exports, --manual (see publish.py)
     try:
+        if getattr(args, "manual", None):
+            publish.merge_manual(args)
+            return 0
+        if args.submissions is None:
+            raise ValueError("name the SUBMISSIONS folder (only --manual works without one)")
+        publish.check_arguments(args)
         limits = runner.Limits(cell_timeout=args.timeout, wall_timeout=args.wall_timeout,
                                memory_bytes=runner.parse_size(args.memory_limit), threads=args.threads)
-        grade_batch(args.submissions, args.out, args.reference, args.workers, limits, args.resume,
-                    args.assignment)
+        rows = grade_batch(args.submissions, args.out, args.reference, args.workers, limits, args.resume,
+                           args.assignment)
+        publish.after_batch(args, rows)
     except (FileNotFoundError, ValueError) as error:
         print(f"grade: {error}", file=sys.stderr)
         return 2
@@ -303,7 +318,8 @@ def main(args) -> int:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("submissions", type=Path, help="folder laid out <learner>/<notebook>.ipynb, or one notebook")
+    p.add_argument("submissions", type=Path, nargs="?", default=None,
+                   help="folder laid out <learner>/<notebook>.ipynb, or one notebook")
     p.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
                    help="submissions graded at once (default: CPU count)")
@@ -321,3 +337,5 @@ def add_arguments(p) -> None:
     p.add_argument("--assignment", default=None,
                    help="grade every submission as this course notebook (e.g. 02_early_fusion); "
                         "others are 'wrong notebook'")
+    from . import publish
+    publish.add_arguments(p)
