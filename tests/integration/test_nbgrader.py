@@ -1,7 +1,7 @@
 """The course in a real nbgrader course: nbgrader's autograde agrees with the course's grader.
 
 A temporary nbgrader course (``nbgrader_config.py`` = ``docs/nbgrader_config.py``, ``source/ps1/`` = two
-solved notebooks from ``solutions/``) goes through ``nbgrader generate_assignment``; five learners hand in
+solved notebooks from ``solutions/``) goes through ``nbgrader generate_assignment``; six learners hand in
 the released notebooks (solved, unsolved, partly solved, check cells edited to print "passed", solved with
 stderr noise in their code and in a cell of their own); ``nbgrader autograde`` and
 ``python -m course_utils grade`` grade the same files, and every per-exercise score and every notebook total
@@ -48,9 +48,11 @@ def nbgrader_python(scratch: Path) -> str:
     return made.stdout.strip().splitlines()[-1].split("=", 1)[1]
 
 
-def environment(home: Path) -> dict:
-    """Course code from this checkout; Jupyter's config, data and runtime files in the test's own folder."""
+def environment(home: Path, python: str) -> dict:
+    """Course code from this checkout; nbgrader's venv first on PATH (nbgrader runs its ``alembic`` script);
+    Jupyter's config, data and runtime files in the test's own folder."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               PATH=os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")]),
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
         env[name] = str(home / name.lower())
@@ -90,7 +92,7 @@ def submission(released, name: str, kind: str):
     nb = copy.deepcopy(released)
     solved = solved_sources(name)
     todo = [c for c in nb.cells if c.cell_type == "code" and c.id in solved]
-    if kind in ("solved", "stderr_noise"):
+    if kind in ("solved", "stderr_noise", "check_deleted"):
         to_solve = todo
     elif kind == "partly_solved":
         to_solve = todo[:1]          # the first exercise of each notebook only
@@ -103,6 +105,8 @@ def submission(released, name: str, kind: str):
             cell.source = "My answer: " + without_markers(solved[cell.id])[:200]
         if kind == "check_edited" and cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
             cell.source = 'print("✅ Exercise passed (5 checks).")'
+    if kind == "check_deleted":
+        nb.cells = [c for c in nb.cells if "check" not in c.metadata.get("course", {})]
     if kind == "stderr_noise":
         noise = nbformat.v4.new_code_cell('import warnings\nwarnings.warn("a learner\'s own warning")')
         noise.id = "learner-noise"
@@ -110,14 +114,14 @@ def submission(released, name: str, kind: str):
     return nb
 
 
-KINDS = ["solved", "unsolved", "partly_solved", "check_edited", "stderr_noise"]
+KINDS = ["solved", "unsolved", "partly_solved", "check_edited", "check_deleted", "stderr_noise"]
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     python = nbgrader_python(tmp_path_factory.mktemp("nbgrader_env"))
     root = tmp_path_factory.mktemp("nbgrader_course")
-    env = environment(root / "home")
+    env = environment(root / "home", python)
     config = (ROOT / "docs" / "nbgrader_config.py").read_text()
     (root / "nbgrader_config.py").write_text(config + '\nc.CourseDirectory.course_id = "fusion"\n')
     (root / "source" / ASSIGNMENT).mkdir(parents=True)
@@ -170,7 +174,7 @@ def test_released_notebooks_carry_both_metadata(course):
 
 
 def test_nbgrader_autograde_agrees_with_the_course_grader(course):
-    ours = {(r["learner"], r["notebook"]): r for r in course["course"]}
+    ours = {(r["learner"], r["notebook"].removesuffix(".ipynb")): r for r in course["course"]}
     theirs = course["nbgrader"]
     assert sorted(theirs) == sorted(KINDS)
     compared = 0
@@ -194,7 +198,7 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(course):
 def test_the_fixture_spans_full_partial_and_no_credit(course):
     totals = {r["learner"]: sum(float(x["total"]) for x in course["course"] if x["learner"] == r["learner"])
               for r in course["course"]}
-    assert totals["solved"] == totals["stderr_noise"] == 5          # 1 + 2 + 2 points
+    assert totals["solved"] == totals["stderr_noise"] == totals["check_deleted"] == 5          # 1 + 2 + 2 points
     assert totals["unsolved"] == totals["check_edited"] == 0
     assert 0 < totals["partly_solved"] < 5
 
@@ -214,3 +218,28 @@ def test_nbgrader_validate_fails_the_course_student_notebook(course):
     path = Path(shutil.copy(ROOT / "notebooks" / f"{NOTEBOOKS[0]}.ipynb", copy_dir))
     out = run([course["python"], "-m", "nbgrader", "validate", str(path)], course["root"], course["env"]).stdout
     assert "VALIDATION FAILED" in out, out
+
+
+STDERR_PROBE = """
+import json, nbformat
+from nbgrader import utils
+from course_utils.instructor.nbgrader_preprocessors import StderrIsNotFailure
+cell = nbformat.v4.new_code_cell("check(f)")
+cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
+                             "grade_id": "05_demo", "schema_version": 3}
+cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed"),
+                nbformat.v4.new_output("stream", name="stderr", text="UserWarning: noisy")]
+before = utils.determine_grade(cell)[0]
+StderrIsNotFailure().preprocess_cell(cell, {}, 0)
+after = utils.determine_grade(cell)[0]
+cell.outputs.append(nbformat.v4.new_output("error", ename="CheckFailed", evalue="wrong", traceback=[]))
+failed = utils.determine_grade(cell)[0]
+print(json.dumps([before, after, failed]))
+"""
+
+
+def test_stderr_in_a_check_cell_costs_points_only_without_the_course_preprocessor(course):
+    """What StderrIsNotFailure changes in nbgrader's own scoring: stderr no longer zeroes a passed check;
+    an error still does."""
+    out = run([course["python"], "-c", STDERR_PROBE], course["root"], course["env"]).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == [0, 2, 0]
