@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import references
+from . import nbgrader_meta, references
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -187,6 +187,13 @@ def student_notebook(path: Path, config: CourseConfig, seen_checks: dict | None 
         new.id = cell.id
         new.metadata = _clean_metadata(cell)
         cells.append(new)
+    try:  # nbgrader's metadata, beside the course's, from the same fields (see nbgrader_meta)
+        graded = nbgrader_meta.cell_metadata(solution.cells, path.name)
+    except nbgrader_meta.NbgraderMetaError as error:
+        raise BuildError(str(error)) from error
+    for new in cells:
+        if new.id in graded:
+            new.metadata["nbgrader"] = graded[new.id]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
                          "course": {"version": config.version}}
@@ -217,18 +224,19 @@ def _build_notebooks(root: Path, check: bool) -> list[str]:
         raise BuildError(f"no solution notebooks in {solutions}")
     seen: dict = {}
     expected = {p.name: render(student_notebook(p, config, seen)) for p in sources}
+    stale_solutions = nbgrader_meta.sync_solutions(sources, check, render)  # solutions/ is nbgrader's source/
     existing = {p.name for p in target.glob("*.ipynb")} if target.exists() else set()
     changed = sorted(name for name, text in expected.items()
                      if name not in existing or (target / name).read_text() != text)
     extra = sorted(existing - set(expected))
     if check:
-        return changed + [f"{name} (no solution notebook)" for name in extra]
+        return changed + [f"{name} (no solution notebook)" for name in extra] + stale_solutions
     target.mkdir(exist_ok=True)
     for name in changed:
         (target / name).write_text(expected[name])
     for name in extra:
         (target / name).unlink()
-    return changed + extra
+    return changed + extra + stale_solutions
 
 
 def clean_solutions(root: Path = ROOT) -> list[str]:
