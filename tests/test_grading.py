@@ -171,7 +171,7 @@ def make_submissions(folder: Path, course: dict) -> None:
     _write(folder, "renamed", "my_homework.ipynb", solved)
 
 
-LIMITS = dict(cell_timeout=8, wall_timeout=120, memory_bytes=2 << 30)
+LIMITS = dict(cell_timeout=20, wall_timeout=120, memory_bytes=2 << 30)
 
 
 # -- fast unit tests (no kernel) -----------------------------------------------------------------------
