@@ -1,4 +1,5 @@
-"""Instructor grading (``python -m course_utils grade``): restore, match, run, score, CSV, feedback, resume.
+"""Instructor grading (``python -m course_utils grade``): restore, match, run, score, CSV, feedback, resume,
+isolation (each submission's own folders, environment and user) and records out of the learner's reach.
 
 Most failure modes use a tiny synthetic course (two notebooks, built in ``tmp_path``) so the suite
 stays fast; the last test grades every real course notebook: solutions get full points, untouched

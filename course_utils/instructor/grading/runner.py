@@ -214,6 +214,9 @@ def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits) -> tup
         try:
             proc = subprocess.Popen(cmd, cwd=private, env=sub.env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True)
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
         reader = threading.Thread(target=_read_records, args=(os.fdopen(read_fd, encoding="utf-8",
