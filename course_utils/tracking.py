@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,22 +20,39 @@ METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "params", "peak_mem
            "time_per_epoch_s", "total_time_s")
 
 
+_RUNS_DIR: dict = {}
+
+
+def default_root() -> Path:
+    """This process's own runs folder: made once per process under its temporary folder.
+
+    Never a shared fixed path, so two notebooks (or two graded submissions) running at once never
+    append to, or ``fresh``-delete, each other's runs. Pass ``root="runs"`` to keep runs next to the
+    notebook instead.
+    """
+    pid = os.getpid()
+    if pid not in _RUNS_DIR:
+        _RUNS_DIR[pid] = Path(tempfile.mkdtemp(prefix="course-runs-"))
+    return _RUNS_DIR[pid]
+
+
 class Tracker:
     """Append runs to ``<root>/<experiment>.jsonl``.
 
     Args:
-        root: the runs folder (created if needed).
+        root: the runs folder (created if needed); by default a folder of this process's own
+            (:func:`default_root`).
         experiment: file name of this experiment's runs.
         fresh: start the file empty (a notebook re-run then does not mix with an earlier one).
         wandb, tensorboard: also log to Weights & Biases / TensorBoard when the package is installed.
             When it is not, a notice is printed and the run is only stored locally.
     """
 
-    def __init__(self, root="runs", experiment: str = "runs", *, fresh: bool = False,
+    def __init__(self, root=None, experiment: str = "runs", *, fresh: bool = False,
                  wandb: bool = False, tensorboard: bool = False, project: str = "multimodal-fusion-course"):
         if not experiment or any(c in experiment for c in "/\\"):
             raise ValueError(f"experiment must be a plain file name, got {experiment!r}")
-        self.path = Path(root) / f"{experiment}.jsonl"
+        self.path = Path(default_root() if root is None else root) / f"{experiment}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if fresh and self.path.exists():
             self.path.unlink()

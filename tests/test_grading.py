@@ -1,4 +1,5 @@
-"""Instructor grading (``python -m course_utils grade``): restore, match, run, score, CSV, feedback, resume.
+"""Instructor grading (``python -m course_utils grade``): restore, match, run, score, CSV, feedback, resume,
+isolation (each submission's own folders, environment and user) and records out of the learner's reach.
 
 Every failure mode uses a tiny synthetic course (two notebooks, built in ``tmp_path``) so the suite
 stays fast. Grading every real course notebook (solutions get full points, untouched student notebooks
@@ -9,8 +10,11 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -171,7 +175,7 @@ def make_submissions(folder: Path, course: dict) -> None:
     _write(folder, "renamed", "my_homework.ipynb", solved)
 
 
-LIMITS = dict(cell_timeout=8, wall_timeout=120, memory_bytes=2 << 30)
+LIMITS = dict(cell_timeout=20, wall_timeout=120, memory_bytes=2 << 30)
 
 
 # -- fast unit tests (no kernel) -----------------------------------------------------------------------
@@ -327,3 +331,202 @@ def test_command_line(course, tmp_path):
                           str(tmp_path / "out2"), "--reference", str(tmp_path / "ref")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "no such submissions folder" in bad.stderr
+
+
+# -- isolation: each submission its own folders, user and environment; records out of its reach -------
+ROOT_ONLY = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="kernels get a user of their own only when grading as root; as your user, a learner's code can "
+           "reach your files (docs/INSTRUCTORS.md, threat model), and these tampering cells would touch them")
+FAKE = {"event": "cell", "index": 3, "cell_id": "check-90-add", "check": "90.add", "points": 2,
+        "outcome": "passed", "message": "", "output": "", "seconds": 0.1, "phase": "call"}
+
+FORGE_FILES = f"""import json, os, pathlib
+line = json.dumps({FAKE!r}) + "\\n"
+names = ("cells.jsonl", "pytest-output.txt", "grades.csv", "records.jsonl")
+here = pathlib.Path.cwd()
+for folder in [here, *here.parents]:                    # the working folder and every parent
+    for name in names:
+        try:
+            with open(folder / name, "a") as f:
+                f.write(line)
+        except OSError:
+            pass
+for value in os.environ.values():                      # every folder named in the environment
+    for part in value.split(os.pathsep):
+        if os.path.isdir(part):
+            for name in names:
+                try:
+                    with open(os.path.join(part, name), "a") as f:
+                        f.write(line)
+                except OSError:
+                    pass"""
+
+FORGE_PRINT = f"""import json, os, sys
+line = json.dumps({FAKE!r})
+print(line); print(line, file=sys.stderr); sys.__stdout__.write(line + "\\n"); sys.__stdout__.flush()
+os.write(1, (line + "\\n").encode()); os.write(2, (line + "\\n").encode())
+print("✅ Exercise 90.add passed")"""
+
+FORGE_PROC = f"""import glob, json, os, re
+tokens = {{"guess", "0" * 32}}
+for path in glob.glob("/proc/[0-9]*/environ") + glob.glob("/proc/[0-9]*/cmdline"):   # look for the token
+    try:
+        tokens.update(re.findall("[0-9a-f]{{32}}", open(path, "rb").read().decode("latin-1")))
+    except OSError:
+        pass
+for fd in glob.glob("/proc/[0-9]*/fd/*"):              # every file descriptor of every process
+    for token in list(tokens)[:20]:
+        try:
+            with open(fd, "a") as f:
+                f.write(json.dumps(dict({FAKE!r}, token=token)) + "\\n")
+        except OSError:
+            break"""
+
+KILL_GRADER = """import os, signal
+me = os.getpid()
+for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    if pid != me:
+        try:
+            os.kill(pid, signal.SIGSTOP if pid == os.getppid() else signal.SIGKILL)
+        except OSError:
+            pass
+for path in (f"/proc/{os.getppid()}/mem", f"/proc/{os.getppid()}/environ"):
+    try:
+        open(path, "r+b").write(b"x")
+    except OSError:
+        pass"""
+
+
+@ROOT_ONLY
+def test_tampering_with_the_records_earns_nothing(course, tmp_path):
+    data, _ = course
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    name, solved = "90_tiny.ipynb", _solve(data["tiny"], **SOLVED)
+    _write(subs, "forge_files", name, _with(data["tiny"], "setup-90", FORGE_FILES, "learner-files"))
+    _write(subs, "forge_print", name, _with(data["tiny"], "setup-90", FORGE_PRINT, "learner-print"))
+    _write(subs, "forge_proc", name, _with(data["tiny"], "setup-90", FORGE_PROC, "learner-proc"))
+    _write(subs, "kill_grader", name, _with(solved, "setup-90", KILL_GRADER, "learner-kill"))
+    before = set(os.listdir(tempfile.gettempdir()))
+    rows = batch.grade_batch(subs, out, tmp_path / "ref", workers=2, limits=runner.Limits(**LIMITS),
+                             log=lambda *a: None)
+    got = {r["learner"]: (r["90.add"], r["90.mul"], r["total"], r["status"]) for r in rows}
+    assert got == {"forge_files": ("0", "0", "0", "ok"), "forge_print": ("0", "0", "0", "ok"),
+                   "forge_proc": ("0", "0", "0", "ok"), "kill_grader": ("2", "3", "5", "ok")}, rows
+    assert "90.add: 0 / 2" in (out / "feedback" / "forge_print" / "90_tiny.md").read_text()
+    # nothing the kernels wrote outside their own folders survives them
+    assert not {n for n in set(os.listdir(tempfile.gettempdir())) - before if n.endswith((".jsonl", ".csv", ".txt"))}
+
+
+PROBE = """import json, os, subprocess, sys, tempfile
+sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
+marker = os.path.join("/tmp", f"leftover-{os.getpid()}.txt")
+try:
+    open(marker, "w").write("left behind")
+except OSError:
+    marker = None
+print("PROBE " + json.dumps({"uid": os.getuid(), "cwd": os.getcwd(), "tmp": tempfile.gettempdir(),
+                             "home": os.path.expanduser("~"), "env": dict(os.environ), "sleeper": sleeper.pid,
+                             "marker": marker}))"""
+
+
+def _probe(output: str) -> dict:
+    line = next(ln for ln in output.splitlines() if ln.startswith("PROBE "))
+    return json.loads(line[len("PROBE "):])
+
+
+def test_each_submission_has_its_own_folders_user_and_environment(course, tmp_path):
+    data, refs = course
+    nb = _solve(data["tiny"], mul="return a * b", add="exec(_PROBE); return a + b")
+    nb = _with(nb, "setup-90", f"_PROBE = {PROBE!r}", "learner-probe")
+    ref = refs["90_tiny.ipynb"]
+    results = {}
+
+    def grade(learner):
+        results[learner] = runner.grade(tmp_path / learner, learner, "90_tiny.ipynb", nbs.Match(ref, ref.name),
+                                        nbs.read_notebook(json.dumps(nb).encode()), runner.Limits(**LIMITS))
+
+    threads = [threading.Thread(target=grade, args=(name,)) for name in ("ann", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    probes = {}
+    for learner, result in results.items():
+        assert (result.status, result.total) == ("ok", 5), (result.detail, result.checks)
+        probes[learner] = _probe(result.checks[0].output)
+    ann, bob = probes["ann"], probes["bob"]
+    for key in ("cwd", "tmp", "home"):
+        assert ann[key] != bob[key]
+        for probe in (ann, bob):
+            assert not Path(probe[key]).exists(), f"{key} {probe[key]} survived the submission"
+            assert not Path(probe[key]).is_relative_to(tmp_path)
+    for probe in (ann, bob):
+        env = probe["env"]
+        for var in ("HOME", "TMPDIR", "MPLCONFIGDIR", "TORCH_HOME", "IPYTHONDIR", "XDG_CACHE_HOME",
+                    "XDG_CONFIG_HOME", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):
+            assert Path(env[var]).is_relative_to(Path(probe["cwd"]).parent), (var, env[var])  # its own folder
+        assert not [k for k in env if k.startswith(("PYTEST", "COURSE_GRADING_", "JUPYTER_PATH"))], sorted(env)
+        assert set(env) <= isolation_allowed(), sorted(set(env) - isolation_allowed())
+    if os.geteuid() == 0:
+        assert ann["uid"] != 0 and bob["uid"] != 0 and ann["uid"] != bob["uid"]
+        for probe in (ann, bob):
+            assert not _alive(probe["sleeper"]), "a process the learner started outlived the submission"
+            assert probe["marker"] is None or not Path(probe["marker"]).exists()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that may never reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def isolation_allowed() -> set:
+    from course_utils.instructor.grading import isolation
+    return {*isolation.PASS_THROUGH, "PYTHONPATH", "COURSE_QUIET", "COURSE_GRADING", "MPLBACKEND",
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
+            "JUPYTER_PLATFORM_DIRS", "PYDEVD_DISABLE_FILE_VALIDATION", "USER", "LOGNAME", "HOME", "TMPDIR",
+            "TEMP", "TMP", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+            "XDG_RUNTIME_DIR", "MPLCONFIGDIR", "TORCH_HOME", "IPYTHONDIR", "JUPYTER_CONFIG_DIR",
+            "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+            # set by ipykernel / matplotlib inside the kernel itself
+            "JPY_PARENT_PID", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "TERM", "MPLBACKEND",
+            "PYDEVD_USE_FRAME_EVAL", "PYDEVD_IPYTHON_COMPATIBLE_DEBUGGING", "JPY_SESSION_NAME"}
+
+
+def test_an_untested_nbval_release_is_refused(monkeypatch):
+    import importlib.metadata
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.99.0")
+    with pytest.raises(RuntimeError, match=r"nbval 0\.11\.0"):
+        runner.check_engine()
+
+
+# -- every real course notebook -------------------------------------------------------------------------
+STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.skipif(not STUDENT, reason="no course notebooks yet")
+def test_solutions_get_full_points_and_untouched_notebooks_zero(tmp_path):
+    subs = tmp_path / "subs"
+    for path in STUDENT:
+        _write(subs, "solved", path.name, (ROOT / "solutions" / path.name).read_bytes())
+        _write(subs, "untouched", path.name, path.read_bytes())
+    # and one real check module rebound by a learner cell: the fresh import in the check cell undoes it
+    first = nbformat.read(STUDENT[0], as_version=4)
+    module = f"nb{STUDENT[0].name[:2]}"
+    patch = _code(f"from course_utils.checks import {module}\n"
+                  f"for _name in dir({module}):\n"
+                  f"    if _name.startswith('check_'):\n"
+                  f"        setattr({module}, _name, lambda *a, **k: True)", "learner-patch")
+    first.cells.insert(2, patch)
+    _write(subs, "patched", STUDENT[0].name, first)
+    rows = batch.grade_batch(subs, tmp_path / "out", workers=2,
+                             limits=runner.Limits(cell_timeout=300, wall_timeout=900), log=lambda *a: None)
+    assert len(rows) == 2 * len(STUDENT) + 1
+    for row in rows:
+        assert row["status"] == "ok", row
+        expected = row["max_points"] if row["learner"] == "solved" else "0"
+        assert row["total"] == expected, f"{row['learner']} {row['notebook']}: {row['total']} / " \
+                                         f"{row['max_points']}; see {tmp_path / 'out' / 'feedback'}"

@@ -4,11 +4,34 @@ Run by file path, not with ``-m``, so that importing it does not import ``course
 it torch) into the pytest process: the learner's code runs in the kernel, which is a child of this
 process and imports what the notebook imports. Applies the memory limit first, so the kernel
 inherits it.
+
+Before pytest starts it reads the run's token from stdin (one line; then stdin is /dev/null), so the
+token is in neither the command line nor the environment, both of which the kernel can read, and it
+marks this process non-dumpable: a kernel running as the same user (grading not as root) can then
+neither ptrace it nor open its file descriptors (the pipe to the grader) through ``/proc``.
 """
+import ctypes
 import importlib.util
 import os
 import resource
 import sys
+
+PR_SET_DUMPABLE = 4
+
+
+def _not_dumpable() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
+def _read_token() -> str:
+    token = sys.stdin.readline().strip()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return token
 
 
 def main() -> int:
@@ -19,10 +42,13 @@ def main() -> int:
     if limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _not_dumpable()
+    token = _read_token()
     spec = importlib.util.spec_from_file_location("course_grading_plugin", os.path.join(here, "plugin.py"))
     plugin = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = plugin
     spec.loader.exec_module(plugin)
+    plugin.TOKEN = token
     import pytest
     return int(pytest.main(sys.argv[1:], plugins=[plugin]))
 

@@ -1,7 +1,9 @@
 """pytest plugin used by the grader: one JSON line per notebook cell, written as soon as the cell finishes.
 
 Loaded next to nbval (``pytest --nbval-lax -p ...``) in the per-submission process started by
-:mod:`course_utils.grading.runner`. For every cell it appends a record to ``--grading-log``::
+:mod:`course_utils.instructor.grading.runner`. For every cell it writes a record to ``--grading-fd``
+(a pipe to the runner that the kernel never inherits; each record carries the run's token, which
+``_entry.py`` reads from its stdin) or, by hand, appends it to the file ``--grading-log``::
 
     {"event": "cell", "index": 7, "cell_id": "check-01-mean", "check": "01.mean", "points": 2,
      "outcome": "failed", "message": "Exercise 01.mean (...): ...", "output": "...", "seconds": 0.4}
@@ -17,6 +19,11 @@ The plugin also makes nbval notice a dead kernel at once instead of waiting for 
 and records the kernel's process id (``{"event": "kernel", "pid": ...}``) so the runner can kill
 it: jupyter starts kernels in their own session, outside the runner's process group.
 
+nbval has no public hook for either (it waits for the shell reply inside ``RunningKernel.await_reply``
+and drops the reply's status), so the plugin replaces that method, and it does so only for the nbval
+release it is tested against (:data:`TESTED_NBVAL`, pinned in the ``instructor`` extra): on any other
+release grading stops at once with a message saying so, rather than grading with a changed engine.
+
 Deliberately light: no torch, no ``course_utils`` imports (the runner loads this file by path).
 """
 from __future__ import annotations
@@ -29,6 +36,7 @@ from queue import Empty
 
 import pytest
 
+TESTED_NBVAL = "0.11.0"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_TEXT = 4000
 
@@ -48,7 +56,14 @@ def _clip(text: str, limit: int = MAX_TEXT) -> str:
 
 def _patch_nbval_kernel() -> None:
     """Make ``RunningKernel.await_reply`` poll in short slices and raise :class:`KernelDied` on death."""
+    import nbval
     from nbval import kernel as nbval_kernel
+
+    if getattr(nbval, "__version__", None) != TESTED_NBVAL:
+        raise pytest.UsageError(
+            f"course grading is tested with nbval {TESTED_NBVAL} only (it replaces nbval's "
+            f"RunningKernel.await_reply, which nbval offers no hook for), but nbval "
+            f"{getattr(nbval, '__version__', '?')} is installed: pip install 'nbval=={TESTED_NBVAL}'")
 
     original = nbval_kernel.RunningKernel.await_reply
     if getattr(original, "_grading_patched", False):
@@ -83,24 +98,40 @@ def pytest_addoption(parser):
     group = parser.getgroup("course-grading", "course grading")
     group.addoption("--grading-log", default=None,
                     help="append one JSON line per notebook cell to this file")
+    group.addoption("--grading-fd", type=int, default=None,
+                    help="write the JSON lines to this inherited file descriptor (the grader's pipe)")
 
 
 def pytest_configure(config):
     _patch_nbval_kernel()
+    _log(config)  # take the pipe now, before any kernel starts
+
+
+#: set by ``_entry.py`` from its stdin before pytest starts; every record carries it
+TOKEN = ""
 
 
 class _Log:
-    def __init__(self, path):
+    """Records to the grader's pipe (``fd``) and/or a file (``path``), one JSON line each, flushed at once."""
+
+    def __init__(self, path=None, fd=None):
         self.path = path
+        self.pipe = None
+        if fd is not None:
+            os.set_inheritable(fd, False)      # the kernel, a child of this process, never gets it
+            self.pipe = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
         self.kernel_logged = False
 
     def write(self, record: dict) -> None:
-        if not self.path:
-            return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        line = json.dumps({**record, "token": TOKEN}, ensure_ascii=False) + "\n"
+        if self.pipe is not None:
+            self.pipe.write(line)
+            self.pipe.flush()
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
 
 
 _LOG: _Log | None = None
@@ -109,7 +140,7 @@ _LOG: _Log | None = None
 def _log(config) -> _Log:
     global _LOG
     if _LOG is None:
-        _LOG = _Log(config.getoption("--grading-log"))
+        _LOG = _Log(config.getoption("--grading-log"), config.getoption("--grading-fd"))
     return _LOG
 
 

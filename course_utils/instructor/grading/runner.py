@@ -1,10 +1,13 @@
 """Grade one submission: restore its check cells, run it under nbval in its own process, score it.
 
-The process is ``python course_utils/grading/_entry.py NOTEBOOK --nbval-lax --nbval-current-env ...``
-(pytest with nbval and :mod:`course_utils.grading.plugin`), run in a fresh scratch folder that holds
-only the restored notebook and an empty ``pytest.ini``: pytest's rootdir is that folder, so no
-``conftest.py`` of the learner's (or of the course repository) is loaded, and the kernel's working
-directory is that folder too (``course_utils`` is imported from the installed package).
+The process is ``python course_utils/instructor/grading/_entry.py NOTEBOOK --nbval-lax ...`` (pytest with
+nbval and :mod:`.plugin`), started in a private folder of the grader's with an empty ``pytest.ini`` and
+``--noconftest``, so no ``conftest.py`` of the learner's or of the course repository is loaded. The
+kernel is the explicitly named kernel spec ``course-grading`` from that private folder, started through
+:mod:`._launch`: its working folder, home, temporary and cache folders and its environment are the
+submission's own (:mod:`.isolation`), outside the output folder, and, when grading as root, it runs as
+an unprivileged uid of its own. The cell records come back through a pipe only the pytest process
+holds, each with this run's token; nothing the grader reads is a file in the kernel's reach.
 Limits: ``--nbval-cell-timeout`` per cell, a wall-clock limit for the whole submission, and an
 address-space limit (``RLIMIT_AS``) that the kernel inherits.
 """
@@ -12,20 +15,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import isolation
 from . import notebooks as nbs
 
 ENTRY = Path(__file__).resolve().parent / "_entry.py"
-_LIVE: dict = {}                 # Popen -> plugin log path, for kill_all()
+_LIVE: dict = {}                 # Popen -> (its records so far, its Submission), for kill_all()
 _LIVE_LOCK = threading.Lock()
 STOPPING = threading.Event()     # set by kill_all(): start no new grading process
 
@@ -131,10 +134,15 @@ def read_log(path: Path) -> tuple[list, int | None]:
     return cells, pid
 
 
-def _stop(proc, log: Path) -> None:
-    _, kernel = read_log(log)
-    if kernel and _parent_of(kernel) == proc.pid:
-        _kill(kernel)
+def _stop(proc, records: list, sub: isolation.Submission) -> None:
+    """Kill a grading process and its kernel (which jupyter starts in a session of its own)."""
+    if sub.user is not None:
+        sub.stop_processes()       # every process of the kernel's own uid
+    else:
+        # by the pid the plugin sent, while it is still our child's child, so a reused pid is never hit
+        _, kernel = _split(list(records))
+        if kernel and _parent_of(kernel) == proc.pid:
+            _kill(kernel)
     _kill(proc.pid)
     proc.wait()
 
@@ -144,44 +152,87 @@ def kill_all() -> None:
     with _LIVE_LOCK:
         STOPPING.set()
         live = list(_LIVE.items())
-    for proc, log in live:
+    for proc, (records, sub) in live:
         if proc.poll() is None:
-            _stop(proc, log)
+            _stop(proc, records, sub)
 
 
-def run_pytest(notebook: Path, log: Path, limits: Limits) -> tuple[int | None, str, bool]:
-    """Run nbval on ``notebook`` in its folder; return (exit code or None, output tail, wall timed out)."""
-    workdir = notebook.parent
-    ini = workdir / "pytest.ini"
+def check_engine() -> None:
+    """Refuse to grade with an nbval release the plugin is not tested against (it patches nbval)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .plugin import TESTED_NBVAL
+    try:
+        found = version("nbval")
+    except PackageNotFoundError:
+        found = None
+    if found != TESTED_NBVAL:
+        raise RuntimeError(f"grading needs nbval {TESTED_NBVAL} (the release its plugin is tested against), "
+                           f"found {found or 'none'}: pip install 'nbval=={TESTED_NBVAL}'")
+
+
+def _read_records(pipe, token: str, records: list) -> None:
+    """Collect the plugin's records from the pipe; lines without this run's token are not records."""
+    with pipe:
+        for line in pipe:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.pop("token", None) == token:
+                records.append(rec)
+
+
+def _split(records: list) -> tuple[list, int | None]:
+    cells = [r for r in records if r.get("event") == "cell"]
+    pid = next((r.get("pid") for r in records if r.get("event") == "kernel"), None)
+    return cells, pid
+
+
+def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits) -> tuple[int | None, str, bool, list]:
+    """Run nbval on ``notebook`` (in ``sub.work``); return (exit code or None, output tail, wall timed out, cells).
+
+    The records come back through a pipe that only the pytest process holds, each carrying a token the
+    runner made for this run and handed to pytest on its stdin.
+    """
+    private = sub.private
+    ini = private / "pytest.ini"
     ini.write_text("[pytest]\n")
-    cmd = [sys.executable, str(ENTRY), notebook.name, "--nbval-lax", "--nbval-current-env",
+    read_fd, write_fd = os.pipe()
+    cmd = [sys.executable, str(ENTRY), str(notebook), "--nbval-lax",
+           "--nbval-kernel-name", isolation.KERNEL_NAME,
            "--nbval-cell-timeout", f"{limits.cell_timeout:g}",
            "--nbval-kernel-startup-timeout", f"{limits.startup_timeout:g}",
-           "-p", "nbval.plugin", "-p", "no:cacheprovider", "-c", str(ini), "--rootdir", str(workdir),
-           "--confcutdir", str(workdir), "-q", "--no-header", "-rN", "--tb=no", "-W", "ignore",
-           "--grading-log", str(log)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-    threads = str(max(1, limits.threads))
-    env.update(COURSE_QUIET="1", MPLBACKEND="Agg", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-               OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-               PYTHONDONTWRITEBYTECODE="1", COURSE_GRADING="1",
-               COURSE_GRADING_MEMORY_BYTES=str(limits.memory_bytes or 0))
-    # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
-    package_parent = str(Path(nbs.__file__).resolve().parents[3])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
-    if limits.memory_bytes and "CUDA_VISIBLE_DEVICES" not in os.environ:
-        # CUDA reserves far more address space than RLIMIT_AS allows: grade on the CPU (as the checks expect)
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    out_path = workdir / "pytest-output.txt"
+           "-p", "nbval.plugin", "-p", "no:cacheprovider", "-c", str(ini), "--rootdir", str(private),
+           "--noconftest", "-q", "--no-header", "-rN", "--tb=no", "-W", "ignore",
+           "--grading-fd", str(write_fd)]
+    token = secrets.token_hex(16)
+    records: list = []
+    out_path = private / "pytest-output.txt"
     timed_out = False
     with open(out_path, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc = subprocess.Popen(cmd, cwd=private, env=sub.env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True)
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        reader = threading.Thread(target=_read_records, args=(os.fdopen(read_fd, encoding="utf-8",
+                                                                        errors="replace"), token, records),
+                                  daemon=True)
+        reader.start()
+        try:
+            proc.stdin.write(token.encode() + b"\n")
+            proc.stdin.close()
+        except OSError:
+            pass
         with _LIVE_LOCK:
-            _LIVE[proc] = log
+            _LIVE[proc] = (records, sub)
             if STOPPING.is_set():
                 _LIVE.pop(proc)
-                _stop(proc, log)
+                _stop(proc, records, sub)
                 raise RuntimeError("grading was interrupted")
         try:
             code = proc.wait(timeout=limits.wall_timeout)
@@ -191,11 +242,14 @@ def run_pytest(notebook: Path, log: Path, limits: Limits) -> tuple[int | None, s
             with _LIVE_LOCK:
                 _LIVE.pop(proc, None)
             if proc.poll() is None:
-                # the kernel lives in its own session: kill it (by the pid the plugin logged, while it is
-                # still our child's child, so a reused pid can never be hit), then the pytest process
-                _stop(proc, log)
+                _stop(proc, records, sub)
+        # the pipe closes when pytest exits (the kernel never held it); stop the kernel's processes
+        # first in case a grandchild kept it open under a shared uid
+        sub.stop_processes()
+        reader.join(timeout=10)
     tail = out_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-    return code, tail, timed_out
+    cells, _ = _split(list(records))
+    return code, tail, timed_out, cells
 
 
 def score(reference: nbs.Reference, cells: list) -> list:
@@ -251,17 +305,25 @@ def status_of(cells: list, code: int | None, tail: str, wall: bool, limits: Limi
 
 def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, limits: Limits,
           scratch: Path | None = None, sha256: str = "") -> Result:
-    """Grade one matched, parsed submission (``nb``) against ``match.reference``."""
+    """Grade one matched, parsed submission (``nb``) against ``match.reference``.
+
+    ``scratch`` is ignored (kept for callers): each submission's folders are fresh temporary folders
+    outside the output folder (:class:`.isolation.Submission`), removed when it is graded.
+    """
     start = time.monotonic()
     ref = match.reference
-    workdir = Path(tempfile.mkdtemp(prefix="grade-", dir=scratch))
+    check_engine()
+    # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
+    package_parent = str(Path(nbs.__file__).resolve().parents[3])
+    pythonpath = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    sub = isolation.Submission.create(limits.threads, pythonpath, limits.memory_bytes)
     try:
         restored = nbs.restore(nb, ref)
-        target = workdir / ref.name
+        target = sub.work / ref.name
         nbs.write(restored, target)
-        log = workdir / "cells.jsonl"
-        code, tail, wall = run_pytest(target, log, limits)
-        cells, _ = read_log(log)
+        if sub.user is not None:
+            os.chown(target, sub.user.uid, sub.user.gid)
+        code, tail, wall, cells = run_pytest(target, sub, limits)
         status, detail = status_of(cells, code, tail, wall, limits)
         checks = score(ref, cells)
         if wall:
@@ -270,4 +332,4 @@ def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, li
                     c.message = "not run: the whole-notebook time limit was reached first"
         return Result(learner, relpath, ref.name, status, detail, checks, time.monotonic() - start, sha256)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        sub.remove()

@@ -1,0 +1,27 @@
+"""The tracker's default runs folder is the running process's own, never a shared fixed path."""
+from __future__ import annotations
+
+import tempfile
+
+from course_utils import tracking
+from course_utils.tracking import Tracker
+
+
+def test_default_root_is_per_process_under_its_temp_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tracking, "_RUNS_DIR", {})
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "first"))
+    (tmp_path / "first").mkdir()
+    first = Tracker(experiment="07_rgb_lidar", fresh=True)
+    first.log("late fusion", seed=0, val_acc=0.9)
+    again = Tracker(experiment="07_rgb_lidar")               # later cells of the same notebook see its runs
+    assert again.path == first.path and len(again.runs()) == 1
+    assert first.path.parent.parent == tmp_path / "first"
+    # another process (another notebook or submission running at the same time) gets a folder of its own
+    monkeypatch.setattr(tracking.os, "getpid", lambda: -1)
+    other = Tracker(experiment="07_rgb_lidar", fresh=True)
+    assert other.path != first.path and not other.path.exists()
+    assert len(first.runs()) == 1                             # its fresh=True deleted nothing of the first
+
+
+def test_explicit_root_is_kept(tmp_path):
+    assert Tracker(tmp_path / "runs", "x").path == tmp_path / "runs" / "x.jsonl"
