@@ -68,3 +68,24 @@ def environment_report() -> dict:
 def quiet() -> bool:
     """True under tests, grading and CI, where progress bars and live widgets would only clutter logs."""
     return bool(os.environ.get("COURSE_QUIET") or os.environ.get("CI"))
+
+
+def seeds(default):
+    """The seed list of a notebook's multi-seed experiments.
+
+    Returns ``list(default)`` unless the environment variable ``COURSE_SEEDS`` is set, e.g.
+    ``COURSE_SEEDS="3,4,5"``, which replaces it (so every claim can be re-checked on seeds nobody chose).
+    Bad values raise ``ValueError`` naming what was expected.
+    """
+    text = os.environ.get("COURSE_SEEDS", "").strip()
+    if not text:
+        return [int(s) for s in default]
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part != ""]
+    except ValueError:
+        raise ValueError(f"COURSE_SEEDS must be comma-separated non-negative integers such as '3,4,5', "
+                         f"got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise ValueError(f"COURSE_SEEDS must be comma-separated non-negative integers such as '3,4,5', "
+                         f"got {text!r}")
+    return values
