@@ -70,22 +70,22 @@ def quiet() -> bool:
     return bool(os.environ.get("COURSE_QUIET") or os.environ.get("CI"))
 
 
-def seeds(default):
-    """The seed list of a notebook's multi-seed experiments.
+def seeds(default=(0, 1, 2)) -> list[int]:
+    """The seeds a notebook's multi-seed claims run on: ``default``, or ``COURSE_SEEDS`` when it is set.
 
-    Returns ``list(default)`` unless the environment variable ``COURSE_SEEDS`` is set, e.g.
-    ``COURSE_SEEDS="3,4,5"``, which replaces it (so every claim can be re-checked on seeds nobody chose).
-    Bad values raise ``ValueError`` naming what was expected.
+    ``COURSE_SEEDS="3,4,5"`` replaces every notebook's seed list for one run, so anyone can check that the
+    asserted claims hold on seeds nobody chose. Returns a list of non-negative ints (at least one).
     """
     text = os.environ.get("COURSE_SEEDS", "").strip()
     if not text:
-        return [int(s) for s in default]
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part != ""]
-    except ValueError:
-        raise ValueError(f"COURSE_SEEDS must be comma-separated non-negative integers such as '3,4,5', "
-                         f"got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise ValueError(f"COURSE_SEEDS must be comma-separated non-negative integers such as '3,4,5', "
-                         f"got {text!r}")
+        values = list(default)
+    else:
+        try:
+            values = [int(part) for part in text.replace(" ", "").split(",") if part != ""]
+        except ValueError:
+            raise ValueError(f"COURSE_SEEDS must be comma-separated non-negative integers such as '3,4,5', "
+                             f"got {text!r}") from None
+    if not values or any(not isinstance(v, int) or v < 0 for v in values):
+        raise ValueError(f"the seed list must hold at least one non-negative int, got {values!r}"
+                         + (" (from COURSE_SEEDS)" if text else ""))
     return values
