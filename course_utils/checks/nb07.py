@@ -17,21 +17,23 @@ def _maps(seed: int = 0, b: int = 3, c: int = 4, h: int = 5, w: int = 5):
 def check_fuse(check, fuse):
     """``fuse(rgb_map, lidar_map, mode)`` for mode in concat/add/hadamard, on ``(B, C, H, W)`` maps."""
     a, b = _maps()
-    # concatenation: along channels, either order is a correct fusion
+    # concatenation: along channels, RGB first (the docstring fixes the order: later layers rely on it)
     out = check.call(fuse, a, b, "concat", what="fuse(..., 'concat')")
     check.shape(out, (3, 8, 5, 5), "fuse(rgb_map, lidar_map, 'concat') for maps of shape (3, 4, 5, 5)")
-    ok = torch.allclose(out, torch.cat([a, b], 1)) or torch.allclose(out, torch.cat([b, a], 1))
-    check.expect(ok, "concat stacks the two maps' channels",
-                 "concat should put the channels of both maps side by side: torch.cat([rgb_map, lidar_map], "
-                 "dim=1); the values differ from that")
-    # addition
+    if torch.allclose(out, torch.cat([b, a], 1)):
+        check.fail("concat put the LiDAR map's channels first; the docstring fixes the order, RGB first: "
+                   "torch.cat([rgb_map, lidar_map], dim=1)")
+    check.expect(torch.allclose(out, torch.cat([a, b], 1)), "concat stacks the channels, RGB first",
+                 "concat should put the channels of both maps side by side, RGB first: "
+                 "torch.cat([rgb_map, lidar_map], dim=1); the values differ from that")
+    # addition: the sum A + B of the equation, not a mean
     out = check.call(fuse, a, b, "add", what="fuse(..., 'add')")
     check.shape(out, (3, 4, 5, 5), "fuse(..., 'add')")
     if torch.allclose(out, (a + b) / 2, atol=1e-6):
-        check.ok("add averages the maps (a scaled sum: fine)")
-    else:
-        check.close(out, a + b, "fuse(..., 'add')", atol=1e-5,
-                    hint="Addition is the element-wise sum rgb_map + lidar_map.")
+        check.fail("add returned the mean (rgb_map + lidar_map) / 2; the equation is the sum A + B: "
+                   "return rgb_map + lidar_map")
+    check.close(out, a + b, "fuse(..., 'add')", atol=1e-5,
+                hint="Addition is the element-wise sum rgb_map + lidar_map.")
     # Hadamard (element-wise) product; square maps make the matmul mistake shape-correct, so compare values
     out = check.call(fuse, a, b, "hadamard", what="fuse(..., 'hadamard')")
     check.shape(out, (3, 4, 5, 5), "fuse(..., 'hadamard')")
