@@ -4,7 +4,9 @@ import torch
 from torch import nn
 
 from course_utils.checks import nb00, nb01
-from course_utils.data.synthetic import make_xor_tensors
+from course_utils.references import reference
+
+make_xor_tensors = reference("01.xor_data")
 from course_utils.feedback import CheckFailed, NotImplementedYet, passed
 
 

@@ -1,72 +1,10 @@
-"""Checks for notebook 02 (early fusion). The helpers here are shared with notebook 03's checks."""
+"""Checks for notebook 02 (early fusion); the helpers they share with notebook 03 live in :mod:`.common`."""
 from __future__ import annotations
 
 import torch
 
-from ..data import make_synergy
 from ..feedback import exercise
-from ..training import fit
-
-# Odd sizes, so that a model with 32 and 16 written in instead of img_dim and txt_dim is caught.
-IMG_DIM, TXT_DIM, NUM_CLASSES, BATCH = 7, 5, 3, 8
-
-
-def forward(check, model, img, txt, label: str):
-    """Call ``model(img, txt)``; a shape error becomes a message naming the sizes that were passed."""
-    __tracebackhide__ = True
-    try:
-        return check.call(model, img, txt, what=f"{type(model).__name__}.forward")
-    except RuntimeError as error:
-        check.fail(f"calling {label} with img of shape {tuple(img.shape)} and txt of shape {tuple(txt.shape)} "
-                   f"raised RuntimeError: {error}. Use the sizes given to __init__ (img_dim, txt_dim, ...) "
-                   "rather than fixed numbers, and concatenate along the feature dimension (dim=-1).")
-
-
-def both_modalities_matter(check, model, img_dim: int, txt_dim: int, num_classes: int, label: str) -> None:
-    """Gradient reaches both inputs and the output changes when either input changes."""
-    __tracebackhide__ = True
-    img = torch.randn(BATCH, img_dim, requires_grad=True)
-    txt = torch.randn(BATCH, txt_dim, requires_grad=True)
-    out = forward(check, model, img, txt, label)
-    check.shape(out, (BATCH, num_classes), "logits")
-    # a random weighting: out.sum() would have zero gradient for outputs whose rows sum to a constant
-    (out * torch.randn(out.shape)).sum().backward()
-    for name, x in (("img", img), ("txt", txt)):
-        check.expect(x.grad is not None and x.grad.abs().sum() > 0, f"the gradient reaches {name}",
-                     f"the logits do not depend on {name}: no gradient reaches it. Did you drop a modality? "
-                     "The model must use both img and txt.")
-    with torch.no_grad():
-        base = model(img, txt)
-        changed_img = model(torch.randn(BATCH, img_dim), txt)
-        changed_txt = model(img, torch.randn(BATCH, txt_dim))
-    for name, other in (("img", changed_img), ("txt", changed_txt)):
-        check.expect(not torch.allclose(base, other), f"the logits change when {name} changes",
-                     f"the logits stay the same when {name} changes: the model ignores {name}.")
-
-
-def interaction_gap(model, img_dim: int, txt_dim: int, n: int = 256) -> float:
-    r"""Largest $|f(a,t) - f(a,t') - f(a',t) + f(a',t')|$ over random pairs, relative to the output scale.
-
-    Exactly zero (up to rounding) for every additive model $g(x_v) + h(x_t)$, affine models included.
-    """
-    a, a2 = 1.5 * torch.randn(n, img_dim), 1.5 * torch.randn(n, img_dim)
-    t, t2 = 1.5 * torch.randn(n, txt_dim), 1.5 * torch.randn(n, txt_dim)
-    with torch.no_grad():
-        f = model(a, t)
-        contrast = f - model(a, t2) - model(a2, t) + model(a2, t2)
-    return (contrast.abs().max() / (f.abs().max() + 1e-12)).item()
-
-
-def trains(check, model, threshold: float, label: str, *, kind_label: str = "the synergy (XOR) set") -> None:
-    """Train on a small XOR set (fast: about a second) and require validation accuracy above ``threshold``."""
-    __tracebackhide__ = True
-    train, val = make_synergy(1500, img_dim=IMG_DIM, txt_dim=TXT_DIM, seed=1234).split(0.8, seed=0)
-    history = fit(model, train, val, epochs=15, lr=3e-3, seed=0, progress=False)
-    acc = max(history.val_acc[-3:])
-    check.expect(acc > threshold, f"{label} trains: {acc:.2f} validation accuracy on {kind_label}",
-                 f"after 15 epochs {label} reaches only {acc:.2f} validation accuracy on {kind_label} "
-                 f"(expected above {threshold}). Check that forward returns raw logits (no softmax) and that "
-                 "the layers are registered as attributes of the module (so the optimiser sees them).")
+from .common import IMG_DIM, NUM_CLASSES, TXT_DIM, both_modalities_matter, interaction_gap, trains
 
 
 @exercise("02.early_fusion", "EarlyFusionModel")

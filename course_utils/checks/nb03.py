@@ -7,21 +7,8 @@ import torch.nn.functional as F
 from ..data import make_redundant
 from ..feedback import exercise
 from ..training import fit
-from .nb02 import BATCH, IMG_DIM, NUM_CLASSES, TXT_DIM, both_modalities_matter, forward, interaction_gap, trains
-
-
-def _module_attribute(check, model, name: str, hint: str):
-    __tracebackhide__ = True
-    part = getattr(model, name, None)
-    if name in vars(model) and part is None:
-        check.not_implemented(f"self.{name} is still None")
-    check.expect(isinstance(part, torch.nn.Module), f"the model has a submodule `{name}`",
-                 f"the model needs an attribute `self.{name}` that is an nn.Module ({hint})")
-    return part
-
-
-def _same(a, b, atol=1e-5) -> bool:
-    return a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
+from .common import (IMG_DIM, NUM_CLASSES, TXT_DIM, both_modalities_matter, forward, hidden, interaction_gap,
+                     module_attribute, same, trains)
 
 
 @exercise("03.decision_fusion", "DecisionLateFusion")
@@ -31,8 +18,8 @@ def check_decision_fusion(check, DecisionLateFusion):
         model = check.build(DecisionLateFusion, IMG_DIM, TXT_DIM, 16, NUM_CLASSES)
         check.expect(isinstance(model, torch.nn.Module), "DecisionLateFusion is an nn.Module",
                      "DecisionLateFusion must subclass torch.nn.Module and call super().__init__()")
-        img_head = _module_attribute(check, model, "img_head", "the image classifier: (B, img_dim) -> logits")
-        txt_head = _module_attribute(check, model, "txt_head", "the text classifier: (B, txt_dim) -> logits")
+        img_head = module_attribute(check, model, "img_head", "the image classifier: (B, img_dim) -> logits")
+        txt_head = module_attribute(check, model, "txt_head", "the text classifier: (B, txt_dim) -> logits")
         model.eval()
         both_modalities_matter(check, model, IMG_DIM, TXT_DIM, NUM_CLASSES, "DecisionLateFusion")
 
@@ -47,24 +34,8 @@ def check_decision_fusion(check, DecisionLateFusion):
         check.shape(li, (64, NUM_CLASSES), "img_head(img)")
         check.shape(lt, (64, NUM_CLASSES), "txt_head(txt)")
         check.shape(out, (64, NUM_CLASSES), "the fused logits")
-        mean = (li + lt) / 2
-        if not _same(out, mean):
-            pi, pt = F.softmax(li, -1), F.softmax(lt, -1)
-            rows_are_distributions = bool((out >= 0).all()) and _same(out.sum(-1), torch.ones(64))
-            if _same(out, (pi + pt) / 2) or rows_are_distributions:
-                check.fail("the output is a probability distribution (softmax before averaging?). Return the "
-                           "average of the two heads' *logits*: (img_head(img) + txt_head(txt)) / 2. The loss, "
-                           "F.cross_entropy, applies log-softmax itself, and a softmax inside the model makes "
-                           "training slow and predictions wrong.")
-            if _same(out, torch.log((pi + pt) / 2)):
-                check.fail("the output is the log of the averaged probabilities (a mixture of experts). This "
-                           "exercise asks for the average of the logits: (img_head(img) + txt_head(txt)) / 2.")
-            if _same(out, li) or _same(out, lt):
-                check.fail("the output equals one head's logits: a modality was dropped. Average both heads.")
-            if _same(out, li + lt):
-                check.fail("the output is the sum of the logits; divide by 2 to average them.")
-        check.close(out, mean, "output = (img_head(img) + txt_head(txt)) / 2",
-                    hint="forward must return the mean of the two heads' logits, each head seeing only its modality.")
+        hidden(check, "nb03", "decision_output", out, li, lt)
+        _additive(check, model)
         trained = DecisionLateFusion(IMG_DIM, TXT_DIM, 32, 2)
         train, val = make_redundant(1000, img_dim=IMG_DIM, txt_dim=TXT_DIM, seed=1234).split(0.8, seed=0)
         acc = max(fit(trained, train, val, epochs=10, seed=0, progress=False).val_acc[-3:])
@@ -79,31 +50,37 @@ def check_product_of_experts(check, product_of_experts):
     li, lt = 3 * torch.randn(16, 4, generator=gen), 3 * torch.randn(16, 4, generator=gen)
     out = check.call(product_of_experts, li, lt)
     check.shape(out, (16, 4), "product_of_experts(img_logits, txt_logits)")
-    pi, pt = F.softmax(li, -1), F.softmax(lt, -1)
-    reference = torch.log_softmax(F.log_softmax(li, -1) + F.log_softmax(lt, -1), -1)
-    if not _same(out, reference, atol=1e-4):
-        if _same(out, torch.log((pi + pt) / 2), atol=1e-4) or _same(out, (pi + pt) / 2, atol=1e-4):
-            check.fail("you averaged the probabilities (a mixture of experts). A product of experts multiplies "
-                       "them: add the log-probabilities, log_softmax(img) + log_softmax(txt), then renormalise.")
-        product = pi * pt
-        if _same(out, product, atol=1e-4) or _same(out, product / product.sum(-1, keepdim=True), atol=1e-4):
-            check.fail("you returned probabilities; return log-probabilities (work in log space).")
-        if _same(F.log_softmax(out, -1), reference, atol=1e-4):
-            check.fail("softmax(output) is the right distribution, but the rows are not normalised "
-                       "log-probabilities: exp(output) should sum to 1 over the classes. Subtract the "
-                       "logsumexp of each row (torch.log_softmax does it).")
-    check.close(out, reference, "log p(y) = log_softmax(log p_img + log p_txt)",
-                hint="add the two experts' log-probabilities (F.log_softmax of each) and renormalise.")
-    check.close(out.exp().sum(-1), torch.ones(16), "each row of exp(output) sums to 1", atol=1e-4)
+    hidden(check, "nb03", "product_of_experts_values", out, li, lt)
+    check.close(out.exp().sum(-1), torch.ones(16), "each row of exp(output) sums to 1 (log-probabilities)", atol=1e-4,
+                hint="Return normalised log-probabilities: subtract the logsumexp of each row.")
+    check.close(check.call(product_of_experts, lt, li), out, "the two experts play the same role (symmetric)",
+                atol=1e-4, hint="A product does not depend on the order of its factors.")
+    shifted = check.call(product_of_experts, li + 5 * torch.randn(16, 1, generator=gen), lt)
+    check.close(shifted, out, "adding a constant to one expert's logits changes nothing", atol=1e-4,
+                hint="Each expert's distribution is softmax(logits), which ignores a constant added to a row.")
+    uniform = check.call(product_of_experts, li, torch.zeros(16, 4))
+    check.close(uniform, F.log_softmax(li, -1), "an uninformative (uniform) expert leaves the other's distribution",
+                atol=1e-4, hint="Multiplying by a uniform distribution and renormalising changes nothing.")
     # confident experts: probabilities of 1e-30 underflow when multiplied in float32
     sharp_i, sharp_t = 40 * torch.randn(16, 4, generator=gen), 40 * torch.randn(16, 4, generator=gen)
-    out = check.call(product_of_experts, sharp_i, sharp_t)
-    reference = torch.log_softmax(F.log_softmax(sharp_i, -1) + F.log_softmax(sharp_t, -1), -1)
-    check.expect(bool(torch.isfinite(out).all()) and _same(out, reference, atol=1e-3),
+    sharp = check.call(product_of_experts, sharp_i, sharp_t)
+    check.expect(bool(torch.isfinite(sharp).all()) and torch.allclose(sharp.exp().sum(-1), torch.ones(16), atol=1e-3),
                  "numerically stable for confident experts (logits around ±40)",
                  "with confident experts (logits around ±40) the result has -inf/nan or is wrong: multiplying "
                  "probabilities underflows. Stay in log space: F.log_softmax, add, then torch.log_softmax.")
+    hidden(check, "nb03", "product_of_experts_values", sharp, sharp_i, sharp_t, atol=1e-3)
 
+
+def _additive(check, model):
+    """Decision-level fusion is additive: the fused logits of (img, txt) pairs obey the interaction contrast."""
+    __tracebackhide__ = True
+    with torch.random.fork_rng():        # leave the caller's random stream as it was
+        torch.manual_seed(1)
+        gap = interaction_gap(model, IMG_DIM, TXT_DIM)
+    check.expect(gap < 1e-4, "the fused logits are additive in img and txt (decision-level fusion)",
+                 "the fused logits are not a sum of a function of img and a function of txt: the heads' outputs "
+                 "must only be combined at the end (each head sees its own modality only), with no softmax or "
+                 "nonlinearity after combining them.")
 
 @exercise("03.embedding_concat", "EmbeddingConcatFusion")
 def check_embedding_concat(check, EmbeddingConcatFusion):
@@ -113,9 +90,9 @@ def check_embedding_concat(check, EmbeddingConcatFusion):
         model = check.build(EmbeddingConcatFusion, IMG_DIM, TXT_DIM, embed, NUM_CLASSES)
         check.expect(isinstance(model, torch.nn.Module), "EmbeddingConcatFusion is an nn.Module",
                      "EmbeddingConcatFusion must subclass torch.nn.Module and call super().__init__()")
-        img_encoder = _module_attribute(check, model, "img_encoder", "(B, img_dim) -> (B, embed_dim)")
-        txt_encoder = _module_attribute(check, model, "txt_encoder", "(B, txt_dim) -> (B, embed_dim)")
-        head = _module_attribute(check, model, "head", "(B, 2 * embed_dim) -> (B, num_classes)")
+        img_encoder = module_attribute(check, model, "img_encoder", "(B, img_dim) -> (B, embed_dim)")
+        txt_encoder = module_attribute(check, model, "txt_encoder", "(B, txt_dim) -> (B, embed_dim)")
+        head = module_attribute(check, model, "head", "(B, 2 * embed_dim) -> (B, num_classes)")
         model.eval()
         both_modalities_matter(check, model, IMG_DIM, TXT_DIM, NUM_CLASSES, "EmbeddingConcatFusion")
 
@@ -134,7 +111,7 @@ def check_embedding_concat(check, EmbeddingConcatFusion):
             except RuntimeError as error:
                 check.fail(f"head(concatenated embeddings) raised RuntimeError: {error}. The head takes the two "
                            "embeddings concatenated, (B, 2 * embed_dim).")
-        check.expect(any(_same(out, c) for c in candidates),
+        check.expect(any(same(out, c) for c in candidates),
                      "output = head([img_encoder(img); txt_encoder(txt)])",
                      "forward should return head(torch.cat([img_encoder(img), txt_encoder(txt)], dim=-1)): "
                      "encode each modality, concatenate the embeddings, apply the head (and nothing after it).")

@@ -1,9 +1,10 @@
-"""Checks for notebook 07 (RGB + LiDAR fusion)."""
+"""Checks for notebook 07 (RGB + LiDAR fusion); the value comparisons are in :mod:`.hidden.nb07`."""
 from __future__ import annotations
 
 import torch
 
 from ..feedback import CheckFailed, exercise
+from .common import hidden
 
 
 def _maps(seed: int = 0, b: int = 3, c: int = 4, h: int = 5, w: int = 5):
@@ -17,28 +18,30 @@ def _maps(seed: int = 0, b: int = 3, c: int = 4, h: int = 5, w: int = 5):
 def check_fuse(check, fuse):
     """``fuse(rgb_map, lidar_map, mode)`` for mode in concat/add/hadamard, on ``(B, C, H, W)`` maps."""
     a, b = _maps()
-    # concatenation: along channels, RGB first (the docstring fixes the order: later layers rely on it)
     out = check.call(fuse, a, b, "concat", what="fuse(..., 'concat')")
     check.shape(out, (3, 8, 5, 5), "fuse(rgb_map, lidar_map, 'concat') for maps of shape (3, 4, 5, 5)")
-    if torch.allclose(out, torch.cat([b, a], 1)):
+    if torch.equal(out[:, :4], b) and torch.equal(out[:, 4:], a):
         check.fail("concat put the LiDAR map's channels first; the docstring fixes the order, RGB first: "
                    "torch.cat([rgb_map, lidar_map], dim=1)")
-    check.expect(torch.allclose(out, torch.cat([a, b], 1)), "concat stacks the channels, RGB first",
-                 "concat should put the channels of both maps side by side, RGB first: "
-                 "torch.cat([rgb_map, lidar_map], dim=1); the values differ from that")
-    # addition: the sum A + B of the equation, not a mean
-    out = check.call(fuse, a, b, "add", what="fuse(..., 'add')")
-    check.shape(out, (3, 4, 5, 5), "fuse(..., 'add')")
-    if torch.allclose(out, (a + b) / 2, atol=1e-6):
-        check.fail("add returned the mean (rgb_map + lidar_map) / 2; the equation is the sum A + B: "
-                   "return rgb_map + lidar_map")
-    check.close(out, a + b, "fuse(..., 'add')", atol=1e-5,
-                hint="Addition is the element-wise sum rgb_map + lidar_map.")
-    # Hadamard (element-wise) product; square maps make the matmul mistake shape-correct, so compare values
-    out = check.call(fuse, a, b, "hadamard", what="fuse(..., 'hadamard')")
-    check.shape(out, (3, 4, 5, 5), "fuse(..., 'hadamard')")
-    check.close(out, a * b, "fuse(..., 'hadamard')", atol=1e-5,
-                hint="The Hadamard product is element-wise: rgb_map * lidar_map (not a matrix product @).")
+    check.expect(torch.equal(out[:, :4], a), "concat: the first C channels are the RGB map",
+                 "concat should start with the RGB map's channels, then the LiDAR map's: "
+                 "torch.cat([rgb_map, lidar_map], dim=1)")
+    check.shape(check.call(fuse, a, b, "add", what="fuse(..., 'add')"), (3, 4, 5, 5), "fuse(..., 'add')")
+    check.shape(check.call(fuse, a, b, "hadamard", what="fuse(..., 'hadamard')"), (3, 4, 5, 5), "fuse(..., 'hadamard')")
+    with torch.no_grad():
+        ones, zeros = torch.ones_like(a), torch.zeros_like(a)
+        check.close(check.call(fuse, a, ones, "hadamard"), a, "hadamard with a map of ones leaves the other map",
+                    atol=1e-5, hint="The Hadamard product is element-wise: it multiplies the maps position by position.")
+        check.close(check.call(fuse, a, b, "hadamard"), check.call(fuse, b, a, "hadamard"),
+                    "hadamard does not depend on the order of the maps", atol=1e-5,
+                    hint="An element-wise product is symmetric; a matrix product (@) is not.")
+        added = check.call(fuse, a, zeros, "add")
+        if torch.allclose(added, a / 2, atol=1e-6):
+            check.fail("add returned the mean (rgb_map + lidar_map) / 2; the equation is the sum A + B: "
+                       "return rgb_map + lidar_map")
+        check.expect(torch.allclose(added, a, atol=1e-6), "adding a map of zeros leaves the other map",
+                     "fuse(a, zeros, 'add') should give a back: addition is element-wise.")
+    hidden(check, "nb07", "values", fuse, a.detach(), b.detach())
     # gradients reach both inputs in every mode
     for mode in ("concat", "add", "hadamard"):
         a2, b2 = _maps(1)
@@ -51,7 +54,7 @@ def check_fuse(check, fuse):
     # other shapes: batch of one, non-square maps
     a3, b3 = _maps(2, b=1, c=2, h=3, w=6)
     check.shape(check.call(fuse, a3, b3, "concat"), (1, 4, 3, 6), "concat of (1, 2, 3, 6) maps")
-    check.close(check.call(fuse, a3, b3, "hadamard"), a3 * b3, "hadamard of (1, 2, 3, 6) maps", atol=1e-5)
+    check.shape(check.call(fuse, a3, b3, "hadamard"), (1, 2, 3, 6), "hadamard of (1, 2, 3, 6) maps")
     # unknown modes are an error, not a silent fallback
     try:
         fuse(a, b, "multiply")
@@ -103,7 +106,6 @@ def check_intermediate_forward(check, FusionCNN):
                            f"{type(error).__name__}: {error}. Bring both feature maps to one grid with "
                            "cnn.same_grid(rgb_map, lidar_map) before fusing them")
             check.shape(out, (4, 2), f"forward ({mode}) on a batch of 4")
-            expected = reference(rgb, depth)
             if not calls:
                 check.fail(f"forward ({mode}) never called self.fuse_fn: fuse the maps with "
                            "self.fuse_fn(rgb_map, lidar_map, self.mode) (notebook 07 passes your fuse there)")
@@ -118,13 +120,8 @@ def check_intermediate_forward(check, FusionCNN):
             if rgb_map.shape == raw[0].shape and torch.allclose(rgb_map, raw[0], atol=1e-5):
                 check.fail("the RGB stem got the raw image: prepare the inputs first with "
                            "cnn.prepare_rgb(rgb, self.channels_last) and cnn.prepare_lidar(lidar, self.channels_last)")
-            check.close(rgb_map, want_rgb, f"{mode}: the RGB map given to fuse_fn", atol=1e-5,
-                        hint="It is self.rgb_stem(cnn.prepare_rgb(rgb)), on the common grid (cnn.same_grid).")
-            check.close(lidar_map, want_lidar, f"{mode}: the LiDAR map given to fuse_fn", atol=1e-5,
-                        hint="It is self.lidar_stem(cnn.prepare_lidar(lidar)), on the common grid (cnn.same_grid).")
-            check.close(out, expected, f"forward ({mode}, image {rgb_size}x{rgb_size})", atol=1e-5,
-                        hint="After fusing: self.trunk, then the mean over the positions (dims 2 and 3), then "
-                             "self.head (no softmax: return logits).")
+            hidden(check, "nb07", "forward_values", mode, rgb_size, (rgb_map, lidar_map), (want_rgb, want_lidar),
+                   out, reference(rgb, depth))
         out.sum().backward()
         for name in ("rgb_stem", "lidar_stem", "trunk", "head"):
             grads = [p.grad for p in getattr(model, name).parameters()]
