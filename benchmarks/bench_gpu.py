@@ -55,7 +55,7 @@ def shapes_data(n: int, size: int, seed: int = 0) -> MultimodalDataset:
 
 def models():
     from course_utils.models.cnn import IntermediateFusionCNN, LateFusionCNN
-    return {"late fusion": LateFusionCNN, "intermediate concat": lambda: IntermediateFusionCNN("concat")}
+    return {"embedding concat": LateFusionCNN, "feature-map concat": lambda: IntermediateFusionCNN("concat")}
 
 
 def reference_throughput(model: nn.Module, data: MultimodalDataset, device, batch_size: int, epochs: int) -> float:

@@ -1,5 +1,6 @@
 """Notebooks 04 and 05: attention reference code, binding data, and the exercise checks (alternatives that
 must pass, typical mistakes that must fail with a message saying what to fix)."""
+import copy
 import math
 
 import pytest
@@ -263,9 +264,41 @@ def test_bidirectional_wrong_direction_layer_is_named():
         nb05.check_bidirectional(_with_layer(_layer_with(lambda q, k, d: (q @ k.transpose(-2, -1)).softmax(-1))))
 
 
-def test_shared_check_rejects_separate_weights():
-    with pytest.raises(CheckFailed, match="ONE attention layer"):
-        nb05.check_shared(IgnoresShared)
+class SharedCopy(A.BidirectionalCrossAttention):
+    """shared=True as a copy of the layer: equal values at the start, but two sets of weights."""
+
+    def __init__(self, dim, num_heads=4, shared=False):
+        super().__init__(dim, num_heads, shared=False)
+        if shared:
+            self.img_to_txt = copy.deepcopy(self.txt_to_img)
+
+
+class SharesNorms(A.BidirectionalCrossAttention):
+    """shared=True also merges the two layer norms (the exercise shares the attention layer only)."""
+
+    def __init__(self, dim, num_heads=4, shared=False):
+        super().__init__(dim, num_heads, shared=shared)
+        if shared:
+            self.norm_img = self.norm_txt
+
+
+class SharedLoadState(A.BidirectionalCrossAttention):
+    """shared=True by loading the same state dict: tied values, untied weights."""
+
+    def __init__(self, dim, num_heads=4, shared=False):
+        super().__init__(dim, num_heads, shared=False)
+        if shared:
+            self.img_to_txt.load_state_dict(self.txt_to_img.state_dict())
+
+
+@pytest.mark.parametrize("block, words", [(IgnoresShared, "ONE attention layer"), (SharedCopy, "ONE attention layer"),
+                                          (SharedLoadState, "ONE attention layer"),
+                                          (SharesNorms, "exactly one attention layer")],
+                         ids=["separate", "deepcopy", "load-state", "shares-norms"])
+def test_shared_check_rejects_mistakes(block, words):
+    with pytest.raises(CheckFailed, match=words) as info:
+        nb05.check_shared(block)
+    assert not isinstance(info.value, NotImplementedYet)
 
 
 def test_bidirectional_check_unfinished():

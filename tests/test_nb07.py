@@ -201,7 +201,17 @@ def fuse_mean(a, b, mode):
     return cnn.fuse(a, b, mode)
 
 
-@pytest.mark.parametrize("fuse", [cnn.fuse, fuse_reversed, fuse_mean])
+def fuse_other_form(rgb_map, lidar_map, mode):
+    if mode not in cnn.FUSION_MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    if mode == "concat":
+        return torch.concat((rgb_map, lidar_map), dim=-3)
+    if mode == "add":
+        return torch.add(lidar_map, rgb_map)
+    return torch.einsum("bchw,bchw->bchw", rgb_map, lidar_map)
+
+
+@pytest.mark.parametrize("fuse", [cnn.fuse, fuse_other_form])
 def test_check_accepts_correct_fusions(fuse):
     assert nb07.check_fuse(fuse)
 
@@ -220,6 +230,8 @@ def _variant(**wrong):
     (_variant(concat=lambda a, b: torch.cat([a, b], 0)), "shape"),
     (_variant(concat=lambda a, b: torch.cat([a, b], -1)), "shape"),
     (_variant(concat=lambda a, b: torch.stack([a, b], 1)), "shape"),
+    (fuse_reversed, "LiDAR map's channels first"),
+    (fuse_mean, "mean"),
     (_variant(add=lambda a, b: a - b), "sum"),
     (_variant(hadamard=lambda a, b: a @ b), "element-wise"),
     (_variant(hadamard=lambda a, b: a + b), "element-wise"),
@@ -248,3 +260,55 @@ def test_explore_shapes_is_static_when_quiet(monkeypatch):
     assert explore_shapes(count=2, rgb_size=16, depth_size=16) is None
     fig = show_samples(render_shapes(3, rgb_size=16, depth_size=16), 3)
     assert len(fig.axes) == 6
+
+
+# -- the forward-pass check of the feature-map fusion CNN -----------------------------------------
+class ForwardInOtherForm(cnn.IntermediateFusionCNN):
+    def forward(self, rgb, lidar):
+        a = self.rgb_stem(cnn.prepare_rgb(rgb, self.channels_last))
+        b = self.lidar_stem(cnn.prepare_lidar(lidar, self.channels_last))
+        a, b = cnn.same_grid(a, b)
+        return self.head(self.trunk(self.fuse_fn(a, b, self.mode)).flatten(2).mean(-1))
+
+
+def _forward(body):
+    return type("Wrong", (cnn.IntermediateFusionCNN,), {"forward": body})
+
+
+def _maps_of(self, rgb, lidar, prepare=True):
+    rgb = cnn.prepare_rgb(rgb) if prepare else rgb
+    lidar = cnn.prepare_lidar(lidar) if prepare else cnn.densify(lidar)
+    return cnn.same_grid(self.rgb_stem(rgb), self.lidar_stem(lidar))
+
+
+@pytest.mark.parametrize("cls", [cnn.IntermediateFusionCNN, ForwardInOtherForm])
+def test_intermediate_forward_check_accepts(cls):
+    assert nb07.check_intermediate_forward(cls)
+
+
+@pytest.mark.parametrize("forward, message", [
+    (lambda s, r, l: s.head(s.trunk(s.fuse_fn(*reversed(_maps_of(s, r, l)), s.mode)).mean((2, 3))), "LiDAR map first"),
+    (lambda s, r, l: s.head(s.trunk(s.fuse_fn(*_maps_of(s, r, l, prepare=False), s.mode)).mean((2, 3))), "raw image"),
+    (lambda s, r, l: s.head(s.trunk(s.fuse_fn(s.rgb_stem(cnn.prepare_rgb(r)), s.lidar_stem(cnn.prepare_lidar(l)),
+                                              s.mode)).mean((2, 3))), "same_grid"),
+    (lambda s, r, l: s.head(s.trunk(cnn.fuse(*_maps_of(s, r, l), s.mode)).mean((2, 3))), "self.fuse_fn"),
+    (lambda s, r, l: s.head(s.trunk(s.fuse_fn(*_maps_of(s, r, l), s.mode)).amax((2, 3))), "mean over the positions"),
+    (lambda s, r, l: s.head(s.trunk(s.fuse_fn(*_maps_of(s, r, l), s.mode)).mean((2, 3))).softmax(1), "no softmax"),
+], ids=["lidar-first", "unprepared", "no-common-grid", "library-fuse", "max-pool", "softmax"])
+def test_intermediate_forward_check_rejects(forward, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb07.check_intermediate_forward(_forward(forward))
+    assert not isinstance(info.value, NotImplementedYet)
+
+
+def test_intermediate_forward_check_unfinished():
+    def forward(self, rgb, lidar):
+        raise NotImplementedError()
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb07.check_intermediate_forward(_forward(forward))
+
+
+def test_model_zoo_uses_the_given_feature_map_class():
+    zoo = cnn.model_zoo(intermediate_cls=ForwardInOtherForm)
+    assert isinstance(zoo["feature-map add"](), ForwardInOtherForm)
+    assert type(zoo["embedding concat"]()) is cnn.LateFusionCNN

@@ -1,5 +1,7 @@
-"""Small CNNs for the RGB + LiDAR task (notebook 07): encoders, unimodal baselines, late fusion and
-intermediate fusion of feature maps by concatenation, addition or Hadamard product.
+"""Small CNNs for the RGB + LiDAR task (notebook 07): encoders, unimodal baselines, and intermediate fusion
+at two depths: embeddings concatenated after a full encoder per sensor, or feature maps merged by
+concatenation, addition or Hadamard product. (Decision-level late fusion, in the course's taxonomy,
+combines the unimodal models' logits; notebook 07 computes it from the two unimodal baselines.)
 
 Every classifier is called as ``model(rgb, lidar) -> logits`` with ``rgb (B, 3, H, W)`` and
 ``lidar (B, 1, D, D)``, so ``course_utils.training.fit`` trains them all the same way. With
@@ -111,11 +113,11 @@ class UnimodalCNN(nn.Module):
 
 
 class LateFusionCNN(nn.Module):
-    """Late fusion as in the reference notebooks (and MultiBench): one encoder per sensor, the two
-    embeddings concatenated, an MLP head. ``forward(rgb, lidar) -> (B, num_classes)``.
+    """Embedding concatenation (intermediate fusion): one full encoder per sensor, the two embeddings
+    concatenated, an MLP head. ``forward(rgb, lidar) -> (B, num_classes)``.
 
-    (In the classic taxonomy "late fusion" means combining *decisions*, e.g. averaging logits; this is
-    embedding-level fusion just before the classifier.)
+    The reference notebooks and MultiBench call this "late fusion"; in this course late fusion means
+    decision level (combining the unimodal models' outputs), and this is intermediate fusion of embeddings.
     """
 
     def __init__(self, widths=(8, 16, 16), embed_dim: int = 16, hidden: int = 32, num_classes: int = 2,
@@ -131,9 +133,21 @@ class LateFusionCNN(nn.Module):
         return self.head(torch.cat([self.rgb_encoder(rgb), self.lidar_encoder(lidar)], dim=1))
 
 
+def same_grid(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bring two feature maps ``(B, C, H_a, W_a)``, ``(B, C, H_b, W_b)`` to the smaller grid.
+
+    Unchanged when they already share ``(H, W)``; otherwise both are average-pooled to
+    ``(min(H_a, H_b), min(W_a, W_b))`` (e.g. an image larger than the depth map).
+    """
+    if a.shape[-2:] == b.shape[-2:]:
+        return a, b
+    size = min(a.shape[-2], b.shape[-2]), min(a.shape[-1], b.shape[-1])
+    return F.adaptive_avg_pool2d(a, size), F.adaptive_avg_pool2d(b, size)
+
+
 class IntermediateFusionCNN(nn.Module):
-    """Intermediate fusion: a stem per sensor makes aligned feature maps, ``fuse_fn`` merges them
-    position by position, a shared trunk classifies. ``forward(rgb, lidar) -> (B, num_classes)``.
+    """Intermediate fusion of feature maps: a stem per sensor makes aligned feature maps, ``fuse_fn`` merges
+    them position by position, a shared trunk classifies. ``forward(rgb, lidar) -> (B, num_classes)``.
 
     Both stems end on the same grid (the larger map is average-pooled to the smaller one's size when
     the image and the depth map differ), which is what makes a per-position fusion meaningful: the two sensors are
@@ -159,23 +173,25 @@ class IntermediateFusionCNN(nn.Module):
 
     def forward(self, rgb: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
         rgb, lidar = prepare_rgb(rgb, self.channels_last), prepare_lidar(lidar, self.channels_last)
-        a, b = self.rgb_stem(rgb), self.lidar_stem(lidar)
-        if a.shape[-2:] != b.shape[-2:]:       # e.g. an image larger than the depth map
-            size = min(a.shape[-2], b.shape[-2]), min(a.shape[-1], b.shape[-1])
-            a, b = F.adaptive_avg_pool2d(a, size), F.adaptive_avg_pool2d(b, size)
+        a, b = same_grid(self.rgb_stem(rgb), self.lidar_stem(lidar))
         return self.head(self.trunk(self.fuse_fn(a, b, self.mode)).mean((2, 3)))
 
 
-def model_zoo(fuse_fn=None, channels_last: bool = False) -> dict:
-    """Constructors of every model notebook 07 compares, by name (call one to get a fresh model)."""
+def model_zoo(fuse_fn=None, channels_last: bool = False, intermediate_cls=None) -> dict:
+    """Constructors of every model notebook 07 compares, by name (call one to get a fresh model).
+
+    ``fuse_fn`` and ``intermediate_cls`` (a class built like :class:`IntermediateFusionCNN`) let notebook 07
+    use the learner's ``fuse`` and feature-map fusion model.
+    """
+    feature_map_cls = intermediate_cls or IntermediateFusionCNN
     return {
         "rgb only": lambda: UnimodalCNN(0, 3, channels_last=channels_last),
         "lidar only": lambda: UnimodalCNN(1, 1, channels_last=channels_last),
-        "late fusion": lambda: LateFusionCNN(channels_last=channels_last),
-        "intermediate concat": lambda: IntermediateFusionCNN("concat", fuse_fn=fuse_fn, channels_last=channels_last),
-        "intermediate add": lambda: IntermediateFusionCNN("add", fuse_fn=fuse_fn, channels_last=channels_last),
-        "intermediate hadamard": lambda: IntermediateFusionCNN("hadamard", fuse_fn=fuse_fn,
-                                                               channels_last=channels_last),
+        "embedding concat": lambda: LateFusionCNN(channels_last=channels_last),
+        "feature-map concat": lambda: feature_map_cls("concat", fuse_fn=fuse_fn, channels_last=channels_last),
+        "feature-map add": lambda: feature_map_cls("add", fuse_fn=fuse_fn, channels_last=channels_last),
+        "feature-map hadamard": lambda: feature_map_cls("hadamard", fuse_fn=fuse_fn,
+                                                              channels_last=channels_last),
     }
 
 

@@ -23,6 +23,7 @@ INDEX = {
     '06.scalar_gate': ('nb06', 'GatedFusionModel'),
     '06.gmu': ('nb06', 'GatedMultimodalUnit'),
     '07.fuse': ('nb07', 'fuse'),
+    '07.intermediate_forward': ('nb07', 'FeatureMapFusionCNN'),
     '08.moddrop': ('nb08', 'ModalityDropout'),
 }
 """Exercise id -> (module, name) of its reference."""
