@@ -68,3 +68,24 @@ def environment_report() -> dict:
 def quiet() -> bool:
     """True under tests, grading and CI, where progress bars and live widgets would only clutter logs."""
     return bool(os.environ.get("COURSE_QUIET") or os.environ.get("CI"))
+
+
+def seeds(default=(0, 1, 2)) -> list[int]:
+    """The seeds a notebook's multi-seed claims run on: ``default``, or ``COURSE_SEEDS`` when it is set.
+
+    ``COURSE_SEEDS="3,4,5"`` replaces every notebook's seed list for one run, so anyone can check that the
+    asserted claims hold on seeds nobody chose. Returns a list of non-negative ints (at least one).
+    """
+    text = os.environ.get("COURSE_SEEDS", "").strip()
+    if not text:
+        values = list(default)
+    else:
+        try:
+            values = [int(part) for part in text.replace(" ", "").split(",") if part != ""]
+        except ValueError:
+            raise ValueError(f"COURSE_SEEDS must be comma-separated non-negative integers such as '3,4,5', "
+                             f"got {text!r}") from None
+    if not values or any(not isinstance(v, int) or v < 0 for v in values):
+        raise ValueError(f"the seed list must hold at least one non-negative int, got {values!r}"
+                         + (" (from COURSE_SEEDS)" if text else ""))
+    return values
