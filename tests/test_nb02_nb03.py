@@ -340,3 +340,39 @@ def test_embedding_concat_rejects_mistakes(cls, message):
 def test_embedding_concat_unfinished_is_not_implemented_yet():
     with pytest.raises(NotImplementedYet, match="not implemented yet"):
         nb03.check_embedding_concat(ConcatStub)
+
+
+# ---------------------------------------------------------------- 02.early_fusion: the skeleton's layers
+class EarlySkeleton(nn.Module):
+    """The notebook's skeleton: layers given, the learner writes forward."""
+
+    def __init__(self, img_dim, txt_dim, hidden_dim, num_classes):
+        super().__init__()
+        self.hidden = nn.Linear(img_dim + txt_dim, hidden_dim)
+        self.out = nn.Linear(hidden_dim, num_classes)
+
+
+def early_skeleton(forward):
+    return type("EarlyVariant", (EarlySkeleton,), {"forward": forward})
+
+
+@pytest.mark.parametrize("forward", [
+    lambda self, img, txt: self.out(F.relu(self.hidden(torch.cat([img, txt], dim=1)))),
+    lambda self, img, txt: self.out(torch.tanh(self.hidden(torch.cat((txt, img), -1)))),   # text first, tanh
+])
+def test_early_fusion_skeleton_accepts(forward):
+    assert nb02.check_early_fusion(early_skeleton(forward))
+
+
+@pytest.mark.parametrize("forward, message", [
+    (lambda self, img, txt: self.out(self.hidden(torch.cat([img.relu(), txt.relu()], -1))), "before\\* torch.cat"),
+    (lambda self, img, txt: self.out(self.hidden(torch.cat([img, txt], -1))), "additive"),
+    (lambda self, img, txt: F.relu(self.out(self.hidden(torch.cat([img, txt], -1)))), "clips the logits"),
+    (lambda self, img, txt: self.out(F.relu(self.hidden(torch.cat([img, txt], -1)))).softmax(-1), "probabilities"),
+    (lambda self, img, txt: self.out(F.relu(self.hidden(torch.cat([img, img[:, :txt.shape[1]]], -1)))),
+     "do not depend on txt"),
+])
+def test_early_fusion_skeleton_rejects(forward, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb02.check_early_fusion(early_skeleton(forward))
+    assert not isinstance(info.value, NotImplementedYet)

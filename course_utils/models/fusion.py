@@ -46,11 +46,12 @@ class EarlyFusionModel(nn.Module):
     def __init__(self, img_dim: int = 32, txt_dim: int = 16, hidden_dim: int = 64, num_classes: int = 2):
         super().__init__()
         self.img_dim, self.txt_dim = img_dim, txt_dim
-        self.net = MLP(img_dim + txt_dim, hidden_dim, num_classes)
+        self.hidden = nn.Linear(img_dim + txt_dim, hidden_dim)   # W_1 = [W_1v, W_1t]: sees both modalities
+        self.out = nn.Linear(hidden_dim, num_classes)
 
     def forward(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
         _check_pair(img, txt, self.img_dim, self.txt_dim)
-        return self.net(torch.cat([img, txt], dim=-1))
+        return self.out(torch.relu(self.hidden(torch.cat([img, txt], dim=-1))))
 
 
 class DecisionLateFusion(nn.Module):
