@@ -235,11 +235,18 @@ def check_attention_layer(check, CrossAttentionLayer, configs=((16, 1), (16, 2),
         check.close(out, expected, f"{prefix}output with {heads} head(s) vs F.scaled_dot_product_attention on "
                     f"your own projection weights ({split} head split)", hint=hint)
         weights = getattr(layer, "last_attn_weights", None)
+        mha_hint = (" With nn.MultiheadAttention call it as self.mha(query, kv, kv, need_weights=True, "
+                    "average_attn_weights=False).") if "mha" in proj else ""
         if weights is None:
             check.fail("keep the attention weights of the last forward pass in `self.last_attn_weights` "
-                       "(shape (B, num_heads, N_q, N_kv)) for the plots.")
-        if "mha" in proj and weights.dim() == 3:
-            expected_w = expected_w.mean(1)          # nn.MultiheadAttention averages its heads by default
+                       "(shape (B, num_heads, N_q, N_kv)) for the plots." + mha_hint)
+        if isinstance(weights, torch.Tensor) and weights.dim() == 3 and tuple(weights.shape) == tuple(
+                expected_w.mean(1).shape) and heads > 1:
+            check.fail(f"last_attn_weights has shape {tuple(weights.shape)}: the heads were averaged. Keep one "
+                       "weight matrix per head, (B, num_heads, N_q, N_kv)." + (mha_hint or " Do not average "
+                       "over the head dimension."))
+        if isinstance(weights, torch.Tensor) and weights.dim() == 3 and heads == 1:
+            weights = weights.unsqueeze(1)           # one head: (B, N_q, N_kv) is the same matrix
         check.shape(weights, tuple(expected_w.shape), f"{prefix}last_attn_weights")
         check.close(weights, expected_w, f"{prefix}last_attn_weights", hint="store the softmax weights "
                     "(after scaling and softmax over the keys) of the LAST forward call.")
