@@ -1,7 +1,11 @@
-"""Which exercises have passed their check in this kernel.
+"""Which exercises have passed their check in this kernel, and which ones later cells wait for.
 
 Kept apart from the check code on purpose: grading re-imports ``course_utils.feedback`` and
 ``course_utils.checks`` fresh before every check cell, and this record must survive that.
 """
 
 PASSED: set = set()
+"""Exercise ids whose check passed in this kernel."""
+
+WAITING: list = []
+"""Exercise ids that are unfinished while their reference is withheld; see :mod:`course_utils.skipping`."""

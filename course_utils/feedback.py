@@ -137,6 +137,9 @@ def exercise(exercise_id: str, title: str):
                 raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
                                   f"{type(error).__name__}: {error}{where}") from None
             exercise_state.PASSED.add(exercise_id)
+            if exercise_id in exercise_state.WAITING:       # the skipped cells below may run again
+                exercise_state.WAITING.remove(exercise_id)
+                print(f"▶️  Exercise {exercise_id} is no longer waited for: re-run the cells below.")
             print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")
             return True
 
@@ -172,6 +175,8 @@ def _install_ipython_handler() -> None:
     shell = get_ipython()
     if shell is not None:
         shell.set_custom_exc((CheckFailed,), _show_check_failure)
+        from . import skipping
+        skipping.install(shell)
 
 
 _install_ipython_handler()
@@ -182,14 +187,20 @@ def passed(exercise_id: str) -> bool:
     return exercise_id in exercise_state.PASSED
 
 
-def yours_or_reference(exercise_id: str, yours, reference, name: str | None = None):
-    """Your implementation once its check has passed, else the course's reference with a notice.
+def yours_or_reference(exercise_id: str, yours, name: str | None = None):
+    """Your implementation once its check has passed, else the course's reference of ``exercise_id``.
 
-    Lets a learner who has not finished an exercise run the rest of the notebook.
+    Lets a learner who has not finished an exercise run the rest of the notebook. The reference is looked
+    up by exercise id in :mod:`course_utils.references`. Where a graded release withholds it, this raises
+    :class:`course_utils.references.Withheld`; in a notebook, :mod:`course_utils.skipping` turns that into
+    a line saying which exercise to finish first, and skips the later cells that do more than define things
+    until that exercise's check passes.
     """
     if passed(exercise_id):
         return yours
-    label = name or getattr(reference, "__name__", "implementation")
+    from . import references
+    ref = references.reference(exercise_id)          # Withheld in a graded release
+    label = name or getattr(ref, "__name__", "implementation")
     print(f"ℹ️  Using the course's reference {label}: exercise {exercise_id} has not passed its check "
           "yet. Finish it and re-run its check cell to use your own.")
-    return reference
+    return ref

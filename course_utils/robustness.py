@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.dataset import MultimodalDataset
+from .references import lazy_exports
 
 FILLS = ("zero", "mean", "placeholder")
 
@@ -210,42 +211,5 @@ def missing_accuracies(model: nn.Module, test: MultimodalDataset, train: Multimo
             "placeholder": accuracy(model, with_missing(test, modality, placeholder))}
 
 
-class ModalityDropout(nn.Module):
-    r"""ModDrop as a ``batch_transform``: each sample loses one modality with probability ``p``.
-
-    For every sample independently: with probability ``p`` one of its $M$ modalities, chosen uniformly,
-    is replaced by its fill (zeros, or ``fills[m]``); otherwise the sample is unchanged. A sample never loses
-    every modality, the kept ones are **not** rescaled (at test time a missing modality is filled the same
-    way and a present one is left as it is), and nothing happens in eval mode (like ``nn.Dropout``).
-
-    ``__call__(inputs: list of (B, ...) tensors, labels (B,)) -> list of (B, ...) tensors``; the inputs are
-    not modified in place. ``per_batch=True`` draws one decision for the whole batch instead (same expected
-    rate, noisier).
-    """
-
-    def __init__(self, p: float = 0.3, fills=None, per_batch: bool = False):
-        super().__init__()
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
-        self.fills = None if fills is None else [torch.as_tensor(f).float() for f in fills]
-        self.per_batch = per_batch
-
-    def forward(self, inputs, labels=None):
-        inputs = list(inputs)
-        if not self.training or self.p == 0.0:
-            return inputs
-        m, b = len(inputs), len(inputs[0])
-        device = inputs[0].device
-        if m < 2:
-            raise ValueError("modality dropout needs at least two modalities")
-        rows = 1 if self.per_batch else b
-        hit = torch.rand(rows, device=device) < self.p                 # does this sample lose one?
-        which = torch.randint(0, m, (rows,), device=device)            # which one
-        out = []
-        for k, x in enumerate(inputs):
-            drop = (hit & (which == k)).expand(b).reshape(b, *([1] * (x.dim() - 1)))
-            fill = torch.zeros((), device=device, dtype=x.dtype) if self.fills is None \
-                else self.fills[k].to(device, x.dtype)
-            out.append(torch.where(drop, fill, x))
-        return out
+# Exercise 08.moddrop's reference lives in solutions/08 and is derived into course_utils.references.
+__getattr__ = lazy_exports(__name__, {"ModalityDropout": "08.moddrop"})

@@ -359,33 +359,3 @@ def _train_epochs(model, step_model, train, val, optimizer, scaler, generator, h
             history.val_acc.append(result["accuracy"])
         history.epoch_time.append(time.perf_counter() - start)
 
-
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs, labels: torch.Tensor) -> float:
-    """One plain training step, as notebook 01 has learners write it (``fit`` runs the same step, made fast).
-
-    Args:
-        inputs: list of modality batches, each ``(B, ...)``; labels: ``(B,)`` class indices.
-    Returns:
-        the batch's mean cross-entropy before the update, as a float.
-    """
-    model.train()
-    logits = model(*inputs)
-    loss = F.cross_entropy(logits, labels)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-@torch.no_grad()
-def evaluate_accuracy(model: torch.nn.Module, inputs, labels: torch.Tensor, batch_size: int = 256) -> float:
-    """Accuracy of ``model`` on ``inputs`` (list of ``(N, ...)`` modality tensors) and ``labels`` ``(N,)``.
-
-    A plain evaluation loop in eval mode without gradients, as notebook 01 has learners write it.
-    """
-    model.eval()
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        logits = model(*[m[start:start + batch_size] for m in inputs])
-        correct += (logits.argmax(dim=1) == labels[start:start + batch_size]).sum().item()
-    return correct / len(labels)

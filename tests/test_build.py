@@ -92,8 +92,9 @@ def test_duplicate_check_ids_are_rejected(tmp_path):
 def test_build_check_names_stale_notebooks(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "o/r"\nbranch = "b"\n')
     write_solution(tmp_path, [code("x = 1")])
-    assert build.build(tmp_path, check=True) == ["05_demo.ipynb"]
-    assert build.build(tmp_path) == ["05_demo.ipynb"]
+    init = "course_utils/references/__init__.py"
+    assert build.build(tmp_path, check=True) == ["05_demo.ipynb", init]
+    assert build.build(tmp_path) == ["05_demo.ipynb", init]
     assert build.build(tmp_path, check=True) == []
     (tmp_path / "notebooks" / "05_demo.ipynb").write_text("{}")
     (tmp_path / "notebooks" / "99_orphan.ipynb").write_text("{}")

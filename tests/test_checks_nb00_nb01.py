@@ -4,7 +4,9 @@ import torch
 from torch import nn
 
 from course_utils.checks import nb00, nb01
-from course_utils.data.synthetic import make_xor_tensors
+from course_utils.references import reference
+
+make_xor_tensors = reference("01.xor_data")
 from course_utils.feedback import CheckFailed, NotImplementedYet, passed
 
 
@@ -180,8 +182,9 @@ def test_probe_rejects_probabilities_and_clipped_logits(cls, message):
 # ---- 01.train_step ------------------------------------------------------------------------------------
 import torch.nn.functional as F  # noqa: E402
 
-from course_utils.training import evaluate_accuracy as reference_evaluate  # noqa: E402
-from course_utils.training import train_step as reference_step  # noqa: E402
+from course_utils.references import reference  # noqa: E402
+
+reference_step, reference_evaluate = reference("01.train_step"), reference("01.evaluate")
 
 
 def step_zero_at_end(model, optimizer, inputs, labels):

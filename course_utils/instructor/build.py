@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import references
+
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
@@ -158,7 +160,16 @@ def render(notebook) -> str:
 
 
 def build(root: Path = ROOT, check: bool = False) -> list[str]:
-    """Write (or, with ``check``, compare) every student notebook; return the stale or written names."""
+    """Write (or, with ``check``, compare) every student notebook and the reference package derived from
+    the solutions (:mod:`course_utils.instructor.references`); return the stale or written names."""
+    try:
+        generated = references.write(root, check=check)
+    except references.ReferenceBuildError as error:
+        raise BuildError(str(error)) from error
+    return _build_notebooks(root, check) + generated
+
+
+def _build_notebooks(root: Path, check: bool) -> list[str]:
     solutions, target = root / "solutions", root / "notebooks"
     config = CourseConfig.load(root)
     sources = sorted(solutions.glob("*.ipynb"))
@@ -207,10 +218,10 @@ def main(args) -> int:
         return 2
     if args.check:
         if names:
-            print("notebooks/ is stale; run `python -m course_utils build`. Differs: " + ", ".join(names),
+            print("notebooks/ or course_utils/references/ is stale; run `python -m course_utils build`. Differs: " + ", ".join(names),
                   file=sys.stderr)
             return 1
-        print("notebooks/ is up to date")
+        print("notebooks/ and course_utils/references/ are up to date")
         return 0
-    print(f"wrote {len(names)} notebook(s)" + (": " + ", ".join(names) if names else " (all up to date)"))
+    print(f"wrote {len(names)} file(s)" + (": " + ", ".join(names) if names else " (all up to date)"))
     return 0

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..references import lazy_exports, reference
 FUSION_MODES = ("concat", "add", "hadamard")
 
 
@@ -27,7 +28,7 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
                          nn.BatchNorm2d(out_channels, track_running_stats=False), nn.ReLU(inplace=True), nn.MaxPool2d(2))
 
 
-def standardize(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+def standardize_per_image(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Per sample and channel: subtract the mean, divide by the standard deviation over the pixels.
 
     Removes exposure and overall range, which say nothing about the shape: ``(B, C, H, W)`` in and out.
@@ -56,13 +57,13 @@ def densify(closeness_map: torch.Tensor, cell: int = 2) -> torch.Tensor:
 
 def prepare_rgb(rgb: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """Camera input for the CNNs: per-image standardisation. ``(B, 3, H, W)`` in and out."""
-    x = standardize(rgb.float())
+    x = standardize_per_image(rgb.float())
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def prepare_lidar(depth: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """LiDAR input for the CNNs: closeness, densified, standardised. ``(B, 1, D, D) -> (B, 1, D/2, D/2)``."""
-    x = standardize(densify(closeness(depth.float())))
+    x = standardize_per_image(densify(closeness(depth.float())))
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -130,23 +131,6 @@ class LateFusionCNN(nn.Module):
         return self.head(torch.cat([self.rgb_encoder(rgb), self.lidar_encoder(lidar)], dim=1))
 
 
-def fuse(rgb_map: torch.Tensor, lidar_map: torch.Tensor, mode: str) -> torch.Tensor:
-    r"""Fuse two aligned feature maps ``(B, C, H, W)`` at every position.
-
-    concat: $[a; b]$ along channels, ``(B, 2C, H, W)``; add: $a + b$; hadamard: $a \odot b$ (both ``(B, C, H, W)``).
-    """
-    if mode not in FUSION_MODES:
-        raise ValueError(f"mode must be one of {FUSION_MODES}, got {mode!r}")
-    if rgb_map.shape != lidar_map.shape:
-        raise ValueError(f"feature maps must have the same shape, got {tuple(rgb_map.shape)} "
-                         f"and {tuple(lidar_map.shape)}")
-    if mode == "concat":
-        return torch.cat([rgb_map, lidar_map], dim=1)
-    if mode == "add":
-        return rgb_map + lidar_map
-    return rgb_map * lidar_map
-
-
 class IntermediateFusionCNN(nn.Module):
     """Intermediate fusion: a stem per sensor makes aligned feature maps, ``fuse_fn`` merges them
     position by position, a shared trunk classifies. ``forward(rgb, lidar) -> (B, num_classes)``.
@@ -165,7 +149,7 @@ class IntermediateFusionCNN(nn.Module):
             raise ValueError(f"mode must be one of {FUSION_MODES}, got {mode!r}")
         self.mode = mode
         self.channels_last = channels_last
-        self.fuse_fn = fuse_fn or fuse
+        self.fuse_fn = fuse_fn or reference("07.fuse")
         self.rgb_stem = ConvStem(rgb_channels, stem_widths)
         # the densified LiDAR map has half the side of the depth map: one block fewer reaches the same grid
         self.lidar_stem = ConvStem(lidar_channels, stem_widths[1:])
@@ -193,3 +177,9 @@ def model_zoo(fuse_fn=None, channels_last: bool = False) -> dict:
         "intermediate hadamard": lambda: IntermediateFusionCNN("hadamard", fuse_fn=fuse_fn,
                                                                channels_last=channels_last),
     }
+
+
+# The exercises' references live once, in the solution notebooks; the build derives them into
+# course_utils.references, and this module hands them out by name on first use (a graded release
+# that withholds them still imports this module).
+__getattr__ = lazy_exports(__name__, {"fuse": "07.fuse"})

@@ -14,54 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def classifier_head(embed_dim: int, num_classes: int) -> nn.Sequential:
-    """``(B, embed_dim) -> Linear -> ReLU -> Linear -> (B, num_classes)``, the head every fusion model shares."""
-    return nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.ReLU(), nn.Linear(embed_dim, num_classes))
-
-
-class GatedFusionModel(nn.Module):
-    r"""Project both modalities, mix them with one learnable scalar gate, classify.
-
-    $z = \sigma(\alpha) h_v + (1 - \sigma(\alpha)) h_t$ with $\alpha$ = ``self.gate`` (an ``nn.Parameter``
-    initialised to 0, so the mix starts at 50/50). ``forward(img (B, img_dim), txt (B, txt_dim)) -> (B, C)``.
-    """
-
-    def __init__(self, img_dim: int = 32, txt_dim: int = 16, embed_dim: int = 32, num_classes: int = 3):
-        super().__init__()
-        self.img_proj = nn.Linear(img_dim, embed_dim)
-        self.txt_proj = nn.Linear(txt_dim, embed_dim)
-        self.gate = nn.Parameter(torch.zeros(1))
-        self.classifier = classifier_head(embed_dim, num_classes)
-
-    def gate_value(self) -> float:
-        """$\\sigma(\\alpha)$: the weight of the image, the same for every sample."""
-        return torch.sigmoid(self.gate).item()
-
-    def forward(self, img_feat: torch.Tensor, txt_feat: torch.Tensor) -> torch.Tensor:
-        a = torch.sigmoid(self.gate)
-        z = a * self.img_proj(img_feat) + (1 - a) * self.txt_proj(txt_feat)
-        return self.classifier(z)
-
-
-class GatedMultimodalUnit(nn.Module):
-    r"""The GMU fusion layer: ``forward(x_v (B, img_dim), x_t (B, txt_dim)) -> (h, z)``, both ``(B, embed_dim)``.
-
-    $h_v = \tanh(W_v x_v)$, $h_t = \tanh(W_t x_t)$, $z = \sigma(W_z [x_v; x_t])$, $h = z h_v + (1 - z) h_t$.
-    ``z`` is the weight of the image, per sample and per feature.
-    """
-
-    def __init__(self, img_dim: int = 32, txt_dim: int = 16, embed_dim: int = 32):
-        super().__init__()
-        self.img_proj = nn.Linear(img_dim, embed_dim)
-        self.txt_proj = nn.Linear(txt_dim, embed_dim)
-        self.gate_proj = nn.Linear(img_dim + txt_dim, embed_dim)
-
-    def forward(self, x_v: torch.Tensor, x_t: torch.Tensor):
-        h_v = torch.tanh(self.img_proj(x_v))
-        h_t = torch.tanh(self.txt_proj(x_t))
-        z = torch.sigmoid(self.gate_proj(torch.cat([x_v, x_t], dim=-1)))
-        return z * h_v + (1 - z) * h_t, z
+from ..references import lazy_exports, reference
+from .probes import classifier_head
 
 
 class GMUModel(nn.Module):
@@ -72,9 +26,9 @@ class GMUModel(nn.Module):
     """
 
     def __init__(self, img_dim: int = 32, txt_dim: int = 16, embed_dim: int = 32, num_classes: int = 3,
-                 gmu_class=GatedMultimodalUnit):
+                 gmu_class=None):
         super().__init__()
-        self.gmu = gmu_class(img_dim, txt_dim, embed_dim)
+        self.gmu = (gmu_class or reference("06.gmu"))(img_dim, txt_dim, embed_dim)
         self.classifier = classifier_head(embed_dim, num_classes)
         self.last_gate = None
 
@@ -110,3 +64,9 @@ def correlation(x: torch.Tensor, y: torch.Tensor) -> float:
     xc, yc = x - x.mean(), y - y.mean()
     denom = xc.norm() * yc.norm()
     return float("nan") if denom == 0 else float((xc @ yc) / denom)
+
+
+# The exercises' references live once, in the solution notebooks; the build derives them into
+# course_utils.references, and this module hands them out by name on first use (a graded release
+# that withholds them still imports this module).
+__getattr__ = lazy_exports(__name__, {"GatedFusionModel": "06.scalar_gate", "GatedMultimodalUnit": "06.gmu"})
