@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine:
 #   ./course.sh lab    set up (once) and open the course in JupyterLab
-#   ./course.sh test   set up (once) and run every test, including every solved notebook under nbval
+#   ./course.sh test   set up (once) and run the tests: unit tests and every solved notebook under nbval
+#   ./course.sh test-integration   the second tier, tests/integration/: whole-course grading, every student
+#                      notebook run as handed out, the real-browser test (CI runs both tiers)
 # Set-up creates .venv/ with Python 3.11+ and installs the course with its dependencies.
 # PIP_CONSTRAINT (e.g. .ci/constraints.txt) pins packages; CI uses it for the CPU build of PyTorch.
 set -euo pipefail
@@ -34,10 +36,19 @@ case "${1:-}" in
       exit 2
     fi
     setup ".[test]"
-    exec .venv/bin/python -m pytest tests solutions --nbval-lax --nbval-current-env -n "${WORKERS:-2}" --dist loadfile "${@:2}"
+    exec .venv/bin/python -m pytest tests solutions --ignore=tests/integration --nbval-lax --nbval-current-env \
+      -n "${WORKERS:-2}" --dist loadfile "${@:2}"
+    ;;
+  test-integration)
+    if [ ! -d tests/integration ]; then
+      echo "no tests/integration/ here: run the tests from the course repository" >&2
+      exit 2
+    fi
+    setup ".[test]"
+    exec .venv/bin/python -m pytest tests/integration -n "${WORKERS:-2}" --dist loadfile "${@:2}"
     ;;
   *)
-    echo "usage: ./course.sh lab | test [pytest args]" >&2
+    echo "usage: ./course.sh lab | test | test-integration [pytest args]" >&2
     exit 2
     ;;
 esac

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's headless-capable Chromium for the browser test (tests/browser/), unless it is already there.
+# Install Debian's headless-capable Chromium for the browser test (tests/integration/browser/), unless it is already there.
 # Needs root (CI containers run as root) or sudo. Playwright drives this binary; `playwright install` is not used.
 set -euo pipefail
 CHROMIUM=/usr/bin/chromium

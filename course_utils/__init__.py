@@ -6,6 +6,8 @@ Each module has one job; notebooks import what earlier notebooks taught:
 - ``data``: every data set of the course, generated locally (notebooks 01, 04-07)
 - ``models``: reference implementations of what the notebooks build
 - ``training``: ``fit`` and ``evaluate`` with device-resident batches
+- ``seeds``: ``fit_seeds``, ``fit`` for several seeds at once in one batched run (what the notebooks'
+  multi-seed experiments use)
 - ``metrics``, ``plots``: accuracy, confusion matrices, curves, bars, scatter
 - ``robustness``: missing and noisy modalities, robustness figures, modality dropout (notebook 08)
 - ``tracking``: a local experiment tracker, no account needed (notebook 07)

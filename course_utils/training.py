@@ -59,6 +59,9 @@ class History:
     channels_last: bool = False
     #: True when the training step ran through ``torch.compile`` (False after a fallback to eager)
     compiled: bool = False
+    #: how many seeds trained together in one batched run (``fit_seeds``); its times and CUDA memory are
+    #: the batched run's divided by this number. 1 for ``fit``.
+    seeds_together: int = 1
 
     @property
     def total_time(self) -> float:
@@ -268,6 +271,12 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
         :class:`History` with per-epoch losses, accuracies, times and training throughput
         (samples/s), parameter count, peak memory and how the steps ran (precision, channels-last,
         compiled).
+
+    Several seeds: ``course_utils.seeds.fit_seeds(make_model, train, val, seeds=[0, 1, 2], ...)`` trains
+    what ``seed_everything(s); model = make_model(); fit(model, train_s, val_s, seed=s, ...)`` trains for
+    each seed, all seeds in one batched step (same initial weights, same batches, same AdamW update, up to
+    float rounding), and returns one model and one ``History`` per seed. This function is the loop it
+    reproduces; a model it cannot batch is trained here, seed after seed, with a printed notice.
     """
     train = _check_dataset(train, "train")
     if val is not None:

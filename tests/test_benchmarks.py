@@ -77,3 +77,14 @@ def test_gpu_benchmark_code_runs_on_cpu(tmp_path, one_thread):
     assert set(result["models"]) and all(r["fit_samples_per_s"] > 0 and r["reference_samples_per_s"] > 0
                                          and r["train_flops_per_sample"] > 0 for r in result["models"].values())
     assert (tmp_path / "gpu_profile_cpu_dryrun.txt").read_text().strip()
+
+
+def test_seeds_benchmark_runs_both_sides(tmp_path, one_thread):
+    from benchmarks import bench_seeds
+
+    out = tmp_path / "seeds.json"
+    assert bench_seeds.main(["--quick", "--reps", "1", "--only", "early fusion", "--out", str(out)]) == 0
+    (entry,) = json.loads(out.read_text())["workloads"]
+    assert entry["trained_batched"] and entry["batched"]["wall_s"] > 0
+    assert entry["sequential"]["cpu_s"] > 0 and entry["ratio_cpu"] > 0
+    assert entry["max_acc_difference"] < 0.02          # both sides train the same seeds
