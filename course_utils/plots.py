@@ -13,6 +13,7 @@ STRATEGY_COLORS = {
     "late fusion (decision)": "#D55E00",
     "late fusion (embedding concat)": "#CC79A7",
     "embedding concat": "#CC79A7",
+    "deep sets (shared per-token mlp)": "#117733",
     "late (product of experts)": "#8C3A00",
     "tutorial latefusionmodel": "#E7A9CF",
     "cross-attention": "#0072B2",

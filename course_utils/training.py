@@ -367,3 +367,4 @@ def _train_epochs(model, step_model, train, val, optimizer, scaler, generator, h
             history.val_loss.append(result["loss"])
             history.val_acc.append(result["accuracy"])
         history.epoch_time.append(time.perf_counter() - start)
+

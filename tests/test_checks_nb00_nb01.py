@@ -161,3 +161,167 @@ def test_none_placeholder_is_not_implemented():
 
 def test_a_legitimate_none_attribute_passes():
     assert nb01.check_unimodal_probe(ProbeWithNoneCache)
+
+
+class ProbeSoftmax(ProbeSequential):
+    def forward(self, *modalities):
+        return self.net(modalities[self.modality]).softmax(-1)
+
+
+class ProbeReluLogits(ProbeSequential):
+    def forward(self, *modalities):
+        return torch.relu(self.net(modalities[self.modality]))
+
+
+@pytest.mark.parametrize("cls, message", [(ProbeSoftmax, "probabilities"), (ProbeReluLogits, "ReLU after the last")])
+def test_probe_rejects_probabilities_and_clipped_logits(cls, message):
+    with pytest.raises(CheckFailed, match=message):
+        nb01.check_unimodal_probe(cls)
+
+
+# ---- 01.train_step ------------------------------------------------------------------------------------
+import torch.nn.functional as F  # noqa: E402
+
+from course_utils.references import reference  # noqa: E402
+
+reference_step, reference_evaluate = reference("01.train_step"), reference("01.evaluate")
+
+
+def step_zero_at_end(model, optimizer, inputs, labels):
+    model.train(True)
+    loss = nn.CrossEntropyLoss()(model(inputs[0], inputs[1]), labels)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()                      # a 0-dim tensor is accepted as the loss
+
+
+def step_no_zero_grad(model, optimizer, inputs, labels):
+    model.train()
+    loss = F.cross_entropy(model(*inputs), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_no_train_mode(model, optimizer, inputs, labels):
+    loss = F.cross_entropy(model(*inputs), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_softmax(model, optimizer, inputs, labels):
+    model.train()
+    loss = F.cross_entropy(model(*inputs).softmax(-1), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_sum(model, optimizer, inputs, labels):
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(*inputs), labels, reduction="sum")
+    loss.backward()
+    optimizer.step()
+    return loss.item() / len(labels)          # reports the mean, but the update uses the sum
+
+
+def step_zero_between(model, optimizer, inputs, labels):
+    model.train()
+    loss = F.cross_entropy(model(*inputs), labels)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+
+
+def step_loss_after(model, optimizer, inputs, labels):
+    model.train()
+    optimizer.zero_grad()
+    F.cross_entropy(model(*inputs), labels).backward()
+    optimizer.step()
+    return F.cross_entropy(model(*inputs), labels).item()
+
+
+@pytest.mark.parametrize("fn", [reference_step, step_zero_at_end])
+def test_train_step_accepts(fn):
+    assert nb01.check_train_step(fn) and passed("01.train_step")
+
+
+@pytest.mark.parametrize("fn, message", [
+    (step_no_zero_grad, "zero_grad"), (step_no_train_mode, "model.train"), (step_softmax, "softmax"),
+    (step_sum, "reduction='sum'"), (step_zero_between, "did not change"), (step_loss_after, "before"),
+])
+def test_train_step_rejects(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        nb01.check_train_step(fn)
+    assert not passed("01.train_step")
+
+
+def test_train_step_unfinished():
+    def stub(model, optimizer, inputs, labels):
+        raise NotImplementedError()
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb01.check_train_step(stub)
+
+
+# ---- 01.evaluate --------------------------------------------------------------------------------------
+@torch.inference_mode()
+def evaluate_inference_mode(model, inputs, labels, batch_size=256):
+    model.eval()
+    chunks = [model(*(m[s:s + batch_size] for m in inputs)) for s in range(0, len(labels), batch_size)]
+    return (torch.cat(chunks).argmax(-1) == labels).float().mean()
+
+
+def evaluate_no_eval(model, inputs, labels, batch_size=256):
+    with torch.no_grad():
+        correct = sum((model(*(m[s:s + batch_size] for m in inputs)).argmax(1) == labels[s:s + batch_size]).sum()
+                      .item() for s in range(0, len(labels), batch_size))
+    return correct / len(labels)
+
+
+def evaluate_with_grad(model, inputs, labels, batch_size=256):
+    model.eval()
+    correct = sum((model(*(m[s:s + batch_size] for m in inputs)).argmax(1) == labels[s:s + batch_size]).sum().item()
+                  for s in range(0, len(labels), batch_size))
+    return correct / len(labels)
+
+
+def evaluate_mean_of_chunks(model, inputs, labels, batch_size=256):
+    model.eval()
+    with torch.no_grad():
+        accs = [(model(*(m[s:s + batch_size] for m in inputs)).argmax(1) == labels[s:s + batch_size]).float().mean()
+                for s in range(0, len(labels), batch_size)]
+    return sum(accs).item() / len(accs)
+
+
+def evaluate_count(model, inputs, labels, batch_size=256):
+    model.eval()
+    with torch.no_grad():
+        return sum((model(*(m[s:s + batch_size] for m in inputs)).argmax(1) == labels[s:s + batch_size]).sum().item()
+                   for s in range(0, len(labels), batch_size))
+
+
+def evaluate_no_loop(model, inputs, labels, batch_size=256):
+    model.eval()
+    with torch.no_grad():
+        return (model(*inputs).argmax(1) == labels).float().mean().item()
+
+
+@pytest.mark.parametrize("fn", [reference_evaluate, evaluate_inference_mode])
+def test_evaluate_accepts(fn):
+    assert nb01.check_evaluate(fn) and passed("01.evaluate")
+
+
+@pytest.mark.parametrize("fn, message", [
+    (evaluate_no_eval, "model.eval"), (evaluate_with_grad, "no_grad"), (evaluate_mean_of_chunks, "per-chunk"),
+    (evaluate_count, "number of correct"), (evaluate_no_loop, "chunks"),
+])
+def test_evaluate_rejects(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        nb01.check_evaluate(fn)
+    assert not passed("01.evaluate")

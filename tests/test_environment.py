@@ -19,3 +19,15 @@ def test_seed_everything_repeats():
     assert torch.equal(a, b)
     with pytest.raises(ValueError):
         seed_everything(-1)
+
+
+def test_seeds_default_and_override(monkeypatch):
+    from course_utils.environment import seeds
+    monkeypatch.delenv("COURSE_SEEDS", raising=False)
+    assert seeds() == [0, 1, 2] and seeds(default=(4, 5)) == [4, 5]
+    monkeypatch.setenv("COURSE_SEEDS", " 3, 4,5 ")
+    assert seeds() == [3, 4, 5] and seeds(default=[9]) == [3, 4, 5]
+    for bad in ("a,b", "-1,2", ","):
+        monkeypatch.setenv("COURSE_SEEDS", bad)
+        with pytest.raises(ValueError, match="COURSE_SEEDS|seed list"):
+            seeds()

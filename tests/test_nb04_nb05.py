@@ -137,7 +137,7 @@ class TodoLayer(nn.Module):
         raise NotImplementedError()
 
 
-@pytest.mark.parametrize("layer", [A.CrossAttentionLayer, MHALayer, MHAAveraged, InterleavedLayer])
+@pytest.mark.parametrize("layer", [A.CrossAttentionLayer, MHALayer, InterleavedLayer])
 def test_layer_check_accepts_correct(layer):
     assert nb04.check_cross_attention_layer(layer)
 
@@ -157,6 +157,20 @@ def test_layer_check_rejects_mistakes(layer, words):
 def test_layer_check_unfinished():
     with pytest.raises(NotImplementedYet, match="not implemented yet"):
         nb04.check_cross_attention_layer(TodoLayer)
+
+
+class MHANoWeights(MHALayer):
+    def forward(self, query, kv):
+        out, self.last_attn_weights = self.mha(query, kv, kv, need_weights=False)
+        return out
+
+
+@pytest.mark.parametrize("layer, words", [(MHAAveraged, "average_attn_weights=False"),
+                                          (MHANoWeights, "need_weights=True")])
+def test_layer_check_names_what_multihead_attention_needs(layer, words):
+    with pytest.raises(CheckFailed) as info:
+        nb04.check_cross_attention_layer(layer)
+    assert words in str(info.value)
 
 
 def test_layer_without_stored_weights_is_told():
@@ -364,7 +378,8 @@ def test_two_way_binding():
     lambda: A.CrossAttentionFusion(16, 16, 32, 4, 6), lambda: A.CrossAttentionFusion(16, 16, 32, 4, 6, pool_image=True),
     lambda: A.TokenConcatMLP(64, 16, 48, 6), lambda: A.LateFusionDecision(64, 16, 40, 6),
     lambda: A.LateFusionEmbedding(64, 16, 32, 6), lambda: A.BidirectionalFusion(16, 16, 32, 4, 6),
-    lambda: A.BidirectionalFusion(16, 16, 32, 4, 6, block_cls=A.ImageQueriesText)])
+    lambda: A.BidirectionalFusion(16, 16, 32, 4, 6, block_cls=A.ImageQueriesText),
+    lambda: A.DeepSetsFusion(16, 16, 48, 6)])
 def test_models_train_with_fit_on_tokens(make):
     data = make_binding(256, seed=0)
     history = fit(make(), data, data, epochs=1, batch_size=64, progress=False)

@@ -214,7 +214,7 @@ def test_state_kept_in_forward_is_what_fit_leaves(splits):
 def test_bad_arguments_say_what_was_expected(splits):
     train, val = splits[0]
     with pytest.raises(TypeError, match="function returning a new model"):
-        fit_seeds(fusion.EarlyFusionModel(), train, seeds=SEEDS)
+        fit_seeds(fusion.EarlyFusionModel(32, 16, 32, 2), train, seeds=SEEDS)
     with pytest.raises(ValueError, match="distinct"):
         fit_seeds(fusion.EarlyFusionModel, train, seeds=[0, 0])
     with pytest.raises(ValueError, match="one per seed"):

@@ -53,6 +53,20 @@ def both_modalities_matter(check, model, img_dim: int, txt_dim: int, num_classes
                      f"the logits stay the same when {name} changes: the model ignores {name}.")
 
 
+def returns_logits(check, model, img_dim: int, txt_dim: int, label: str) -> None:
+    """The outputs are logits: not rows of probabilities, and not all >= 0 (no ReLU after the last layer)."""
+    __tracebackhide__ = True
+    with torch.no_grad():
+        out = model(3 * torch.randn(64, img_dim), 3 * torch.randn(64, txt_dim))
+    probabilities = bool((out >= 0).all()) and torch.allclose(out.sum(-1), torch.ones(len(out)), atol=1e-4)
+    check.expect(not probabilities, f"{label} returns logits, not probabilities",
+                 f"the rows of {label}'s output are probabilities (a softmax at the end?). Return raw logits: "
+                 "F.cross_entropy applies the log-softmax itself, and a softmax inside the model trains badly.")
+    check.expect(not bool((out >= 0).all()), "the logits can be negative (nothing clips them after the last layer)",
+                 f"every logit of {label} is >= 0: a ReLU after the last Linear layer clips the logits. The "
+                 "nonlinearity belongs between the layers, not after the output.")
+
+
 def interaction_gap(model, img_dim: int, txt_dim: int, n: int = 256) -> float:
     r"""Largest $|f(a,t) - f(a,t') - f(a',t) + f(a',t')|$ over random pairs, relative to the output scale.
 

@@ -1,5 +1,6 @@
 """Checks for notebook 01 (synthetic multimodal data)."""
 import torch
+import torch.nn.functional as F
 
 from ..feedback import exercise
 
@@ -74,3 +75,152 @@ def check_unimodal_probe(check, UnimodalProbe):
         gap = (probe(a, t) + probe(b, t) - 2 * probe((a + b) / 2, t)).abs().max().item()
     check.expect(gap > 1e-4, "the probe is nonlinear (an MLP with a hidden layer)",
                  "the probe is affine: put a nonlinearity (e.g. ReLU) between two Linear layers")
+    with torch.no_grad():
+        out = probe(3 * torch.randn(64, 6), t)
+    probabilities = bool((out >= 0).all()) and torch.allclose(out.sum(-1), torch.ones(64), atol=1e-4)
+    check.expect(not probabilities, "the probe returns logits, not probabilities",
+                 "the rows of the output are probabilities (a softmax at the end?). Return raw logits: "
+                 "F.cross_entropy applies log-softmax itself, and a softmax inside the model trains badly.")
+    check.expect(not bool((out >= 0).all()), "the logits can be negative (no nonlinearity after the last layer)",
+                 "every logit is >= 0: a ReLU after the last Linear clips the logits. End with the Linear layer.")
+
+
+# ---- 01.train_step and 01.evaluate: a training step and an evaluation loop ------------------------------
+
+class _Recorder(torch.nn.Module):
+    """A small two-modality model that records, at each forward, (training mode, gradients on, batch size)."""
+
+    def __init__(self, img_dim: int = 6, txt_dim: int = 4, num_classes: int = 3):
+        super().__init__()
+        self.img = torch.nn.Linear(img_dim, 8)
+        self.txt = torch.nn.Linear(txt_dim, 8)
+        self.out = torch.nn.Linear(8, num_classes)
+        self.calls = []
+
+    def forward(self, img, txt):
+        self.calls.append((self.training, torch.is_grad_enabled(), len(img)))
+        return self.out(torch.relu(self.img(img) + self.txt(txt)))
+
+
+def _batch(n: int = 24, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, 6, generator=gen), torch.randn(n, 4, generator=gen)], torch.randint(0, 3, (n,), generator=gen)
+
+
+def _fresh_model(seed: int = 0) -> _Recorder:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _Recorder()
+
+
+def _fit_steps(inputs, labels, steps: int, lr: float) -> _Recorder:
+    """``steps`` full-batch updates by ``training.fit`` itself, from :func:`_fresh_model`'s weights."""
+    from ..data.dataset import MultimodalDataset
+    from ..training import fit
+    model = _fresh_model()
+    data = MultimodalDataset(tuple(inputs), labels, ("image", "text"), num_classes=3)
+    fit(model, data, epochs=steps, lr=lr, batch_size=len(labels), seed=0, device="cpu", progress=False)
+    return model
+
+
+def _params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@exercise("01.train_step", "train_step(model, optimizer, inputs, labels)")
+def check_train_step(check, train_step):
+    inputs, labels = _batch()
+    lr = 0.01
+    model = _fresh_model().eval()                  # left in eval mode, as after an evaluation
+    before = _params(model)
+    with torch.no_grad():
+        logits = model(*inputs)
+    model.calls.clear()
+    expected_loss = F.cross_entropy(logits, labels).item()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    loss = check.call(train_step, model, optimizer, inputs, labels, what="train_step")
+    check.expect(len(model.calls) >= 1, "train_step calls the model",
+                 "train_step never called the model: compute logits = model(*inputs)")
+    check.expect(all(training for training, _, _ in model.calls), "the model is in training mode during the step",
+                 "the model was in eval mode during the step: call model.train() first (an evaluation may have "
+                 "left it in eval mode, which switches dropout and batch statistics off while training)")
+    try:
+        loss_value = float(loss)
+    except (TypeError, ValueError, RuntimeError):
+        check.fail(f"train_step should return the loss as a float (loss.item()), got {type(loss).__name__}")
+    if abs(loss_value - expected_loss) > 1e-4:
+        if abs(loss_value - F.cross_entropy(logits.softmax(-1), labels).item()) < 1e-4:
+            check.fail("the loss is the cross-entropy of softmax probabilities: F.cross_entropy expects raw "
+                       "logits (it applies log-softmax itself). Pass model(*inputs) to it directly.")
+        if abs(loss_value - F.cross_entropy(logits, labels, reduction="sum").item()) < 1e-3:
+            check.fail("the loss is the sum over the batch; use the mean (F.cross_entropy's default reduction).")
+    check.close(loss_value, expected_loss, "returned loss = mean cross-entropy of the batch before the update",
+                atol=1e-4, hint="return F.cross_entropy(model(*inputs), labels).item(), computed before "
+                                "optimizer.step() changes the weights.")
+    after = _params(model)
+    check.expect(not torch.equal(before, after), "the weights changed",
+                 "the weights did not change: call loss.backward() and then optimizer.step() (zero the gradients "
+                 "before backward, not between backward and step)")
+    check.close(after, _params(_fit_steps(inputs, labels, 1, lr)), "one step: weights equal fit's own update",
+                atol=1e-5, hint="forward, loss = F.cross_entropy(logits, labels), optimizer.zero_grad(), "
+                                "loss.backward(), optimizer.step().")
+    model = _fresh_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    for _ in range(2):
+        check.call(train_step, model, optimizer, inputs, labels, what="train_step")
+    check.close(_params(model), _params(_fit_steps(inputs, labels, 2, lr)),
+                "two steps: weights equal two of fit's updates", atol=1e-5,
+                hint="the second step differs from fit's: gradients add up across steps unless you call "
+                     "optimizer.zero_grad() in every step, before loss.backward().")
+    # plain SGD moves the weights by lr * gradient, so the loss's scale shows (Adam would hide a sum)
+    model = _fresh_model()
+    reference = _fresh_model()
+    F.cross_entropy(reference(*inputs), labels).backward()
+    expected = torch.cat([(p - 0.1 * p.grad).detach().flatten() for p in reference.parameters()])
+    check.call(train_step, model, torch.optim.SGD(model.parameters(), lr=0.1), inputs, labels, what="train_step")
+    check.close(_params(model), expected, "with SGD: weights move by lr * gradient of the mean loss", atol=1e-5,
+                hint="the gradient is not that of the mean cross-entropy of the logits: no softmax before "
+                     "F.cross_entropy, no reduction='sum', and use the optimizer you are given.")
+
+
+@exercise("01.evaluate", "evaluate_accuracy(model, inputs, labels, batch_size)")
+def check_evaluate(check, evaluate_accuracy):
+    n, batch_size = 50, 16
+    inputs, _ = _batch(n, seed=1)
+    model = _fresh_model(1)
+    with torch.no_grad():
+        predicted = model(*inputs).argmax(1)
+    labels = predicted.clone()
+    labels[::3] = (labels[::3] + 1) % 3           # a third of the first chunks wrong ...
+    labels[-2:] = (predicted[-2:] + 1) % 3        # ... and the short last chunk entirely wrong
+    expected = (predicted == labels).float().mean().item()
+    chunks = [(predicted[s:s + batch_size] == labels[s:s + batch_size]).float().mean().item()
+              for s in range(0, n, batch_size)]
+    model.train()
+    model.calls.clear()
+    weights = _params(model)
+    result = check.call(evaluate_accuracy, model, inputs, labels, batch_size, what="evaluate_accuracy")
+    try:
+        value = float(result)
+    except (TypeError, ValueError, RuntimeError):
+        check.fail(f"evaluate_accuracy should return the accuracy as a float, got {type(result).__name__}")
+    check.expect(bool(model.calls) and not any(training for training, _, _ in model.calls),
+                 "the model runs in eval mode", "the model ran in training mode: call model.eval() before the loop "
+                 "(dropout would stay on and batch norm would use batch statistics)")
+    check.expect(not any(grad for _, grad, _ in model.calls), "no gradients are recorded (torch.no_grad)",
+                 "autograd recorded a graph during evaluation: run the loop inside `with torch.no_grad():`")
+    sizes = [size for _, _, size in model.calls]
+    check.expect(max(sizes) <= batch_size and sum(sizes) == n,
+                 f"the loop runs over chunks of at most batch_size={batch_size} rows",
+                 f"the model was called on chunks of {sizes} rows; loop over range(0, len(labels), batch_size) and "
+                 f"call it on rows start:start + batch_size")
+    check.expect(torch.equal(weights, _params(model)), "evaluation leaves the weights unchanged",
+                 "the weights changed during evaluation: evaluation must not take optimizer steps")
+    if abs(value - expected) > 1e-6:
+        if abs(value - sum(chunks) / len(chunks)) < 1e-6:
+            check.fail("you averaged the per-chunk accuracies; the last chunk is smaller, so count the correct "
+                       "predictions over all chunks and divide once by len(labels).")
+        if abs(value - expected * n) < 1e-6:
+            check.fail("you returned the number of correct predictions; divide by the number of samples.")
+    check.close(value, expected, "accuracy = correct predictions / number of samples", atol=1e-6,
+                hint="a prediction is logits.argmax(dim=1); compare it with the labels.")

@@ -88,11 +88,18 @@ def check_attention_layer(check, CrossAttentionLayer, configs=((16, 1), (16, 2),
         if proj is None:
             check.fail(_NOT_FOUND)
         weights = getattr(layer, "last_attn_weights", None)
+        mha_hint = (" With nn.MultiheadAttention call it as self.mha(query, kv, kv, need_weights=True, "
+                    "average_attn_weights=False).") if "mha" in proj else ""
         if weights is None:
             check.fail("keep the attention weights of the last forward pass in `self.last_attn_weights` "
-                       "(shape (B, num_heads, N_q, N_kv)) for the plots.")
-        expected_shape = (2, 3, 5) if "mha" in proj and weights.dim() == 3 else (2, heads, 3, 5)
-        check.shape(weights, expected_shape, f"{prefix}last_attn_weights")
+                       "(shape (B, num_heads, N_q, N_kv)) for the plots." + mha_hint)
+        if isinstance(weights, torch.Tensor) and weights.dim() == 3:
+            if heads > 1:
+                check.fail(f"last_attn_weights has shape {tuple(weights.shape)}: the heads were averaged. Keep one "
+                           "weight matrix per head, (B, num_heads, N_q, N_kv)." + (mha_hint or " Do not average "
+                           "over the head dimension."))
+            weights = weights.unsqueeze(1)           # one head: (B, N_q, N_kv) is the same matrix
+        check.shape(weights, (2, heads, 3, 5), f"{prefix}last_attn_weights")
         _distribution(check, weights, f"{prefix}last_attn_weights")
         hidden(check, "nb04", "layer", layer, proj, query, kv, heads, out, prefix=prefix)
         with torch.no_grad():

@@ -12,6 +12,8 @@ INDEX = {
     '00.standardize': ('nb00', 'standardize'),
     '01.xor_data': ('nb01', 'make_xor_data'),
     '01.unimodal_probe': ('nb01', 'UnimodalProbe'),
+    '01.train_step': ('nb01', 'train_step'),
+    '01.evaluate': ('nb01', 'evaluate_accuracy'),
     '02.early_fusion': ('nb02', 'EarlyFusionModel'),
     '03.decision_fusion': ('nb03', 'DecisionLateFusion'),
     '03.product_of_experts': ('nb03', 'product_of_experts'),

@@ -16,4 +16,4 @@ EXERCISES = {'00.standardize': 'standardize'}
 # --- 00.standardize: cell e4b5246fd3ee of 00_setup_and_tour.ipynb ---
 def standardize(x: torch.Tensor) -> torch.Tensor:
     # Standardise each feature (column) of x, shape (N, d), to mean 0 and standard deviation 1.
-    return (x - x.mean(dim=0)) / x.std(dim=0)
+    return (x - x.mean(dim=0)) / x.std(dim=0, correction=0)   # divide by N, as in the formula

@@ -17,12 +17,10 @@ EXERCISES = {'02.early_fusion': 'EarlyFusionModel'}
 class EarlyFusionModel(nn.Module):
     def __init__(self, img_dim: int, txt_dim: int, hidden_dim: int, num_classes: int):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(img_dim + txt_dim, hidden_dim),
-            nn.ReLU(),
-            nn.Linear(hidden_dim, num_classes),
-        )
+        self.hidden = nn.Linear(img_dim + txt_dim, hidden_dim)   # W_1 = [W_1v, W_1t]: sees both modalities
+        self.out = nn.Linear(hidden_dim, num_classes)
 
     def forward(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
         # img: (B, img_dim), txt: (B, txt_dim) -> logits (B, num_classes)
-        return self.net(torch.cat([img, txt], dim=-1))
+        fused = torch.cat([img, txt], dim=-1)       # the fusion point: before any learned layer
+        return self.out(torch.relu(self.hidden(fused)))

@@ -30,6 +30,8 @@ def decision_output(check, out, li, lt):
             check.fail("the output equals one head's logits: a modality was dropped. Average both heads.")
         if same(out, li + lt):
             check.fail("the output is the sum of the logits; divide by 2 to average them.")
+        if same(out, torch.maximum(li, lt)):
+            check.fail("the output is the elementwise maximum of the logits; the rule here is their average.")
     check.close(out, mean, "output = (img_head(img) + txt_head(txt)) / 2",
                 hint="forward must return the mean of the two heads' logits, each head seeing only its modality.")
 
