@@ -34,8 +34,9 @@ def check_decision_fusion(check, DecisionLateFusion):
         check.shape(li, (64, NUM_CLASSES), "img_head(img)")
         check.shape(lt, (64, NUM_CLASSES), "txt_head(txt)")
         check.shape(out, (64, NUM_CLASSES), "the fused logits")
-        hidden(check, "nb03", "decision_output", out, li, lt)
+        hidden(check, "nb03", "decision_mistakes", out, li, lt)
         _additive(check, model)
+        hidden(check, "nb03", "decision_value", out, li, lt)
         trained = DecisionLateFusion(IMG_DIM, TXT_DIM, 32, 2)
         train, val = make_redundant(1000, img_dim=IMG_DIM, txt_dim=TXT_DIM, seed=1234).split(0.8, seed=0)
         acc = max(fit(trained, train, val, epochs=10, seed=0, progress=False).val_acc[-3:])
@@ -78,7 +79,8 @@ def _additive(check, model):
         torch.manual_seed(1)
         gap = interaction_gap(model, IMG_DIM, TXT_DIM)
     check.expect(gap < 1e-4, "the fused logits are additive in img and txt (decision-level fusion)",
-                 "the fused logits are not a sum of a function of img and a function of txt: the heads' outputs "
+                 "the combination is not additive: the fused logits are not a sum of a function of img and a "
+                 "function of txt. The heads' outputs "
                  "must only be combined at the end (each head sees its own modality only), with no softmax or "
                  "nonlinearity after combining them.")
 

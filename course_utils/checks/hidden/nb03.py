@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from ..common import same
 
 
-def decision_output(check, out, li, lt):
-    """``out`` against the mean of the heads' logits ``li``, ``lt``; names the usual wrong combinations."""
+def decision_mistakes(check, out, li, lt):
+    """Name the usual wrong combinations of the heads' logits ``li``, ``lt`` when ``out`` is one of them."""
     __tracebackhide__ = True
     mean = (li + lt) / 2
     if not same(out, mean):
@@ -32,7 +32,12 @@ def decision_output(check, out, li, lt):
             check.fail("the output is the sum of the logits; divide by 2 to average them.")
         if same(out, torch.maximum(li, lt)):
             check.fail("the output is the elementwise maximum of the logits; the rule here is their average.")
-    check.close(out, mean, "output = (img_head(img) + txt_head(txt)) / 2",
+
+
+def decision_value(check, out, li, lt):
+    """``out`` against the mean of the heads' logits."""
+    __tracebackhide__ = True
+    check.close(out, (li + lt) / 2, "output = (img_head(img) + txt_head(txt)) / 2",
                 hint="forward must return the mean of the two heads' logits, each head seeing only its modality.")
 
 
