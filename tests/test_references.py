@@ -52,7 +52,7 @@ def test_generated_module_holds_the_solved_cell_with_header(tmp_path):
     ("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\ndef g(x):\n    return x\n", "exactly one"),
 ])
 def test_bad_todo_cells_are_build_errors(tmp_path, src, message):
-    (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "o/r"\nbranch = "b"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nversion = "1.0"\n[tool.course]\nlearner_repository = "o/l"\n')
     _solution(tmp_path, [_todo(src), _check("05.f")])
     with pytest.raises(build.BuildError, match=message):
         build.build(tmp_path, check=True)
@@ -65,7 +65,7 @@ def test_todo_cell_without_check_is_a_build_error(tmp_path):
 
 
 def test_build_check_fails_when_references_are_stale(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "o/r"\nbranch = "b"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nversion = "1.0"\n[tool.course]\nlearner_repository = "o/l"\n')
     _solution(tmp_path, [_todo("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"),
                          _check("05.f")])
     build.build(tmp_path)
