@@ -47,12 +47,13 @@ def installed(tmp_path_factory):
     bundle = release.release(tmp / "out", graded=True, withhold_from=WITHHOLD_FROM)
     venv.EnvBuilder(with_pip=True).create(tmp / "venv")
     python = tmp / "venv" / "bin" / "python"
-    empty = {ln.split("==")[0] for ln in pip(python, "freeze", "--all").split()}
+    empty = {ln.split("==")[0] for ln in pip(python, "freeze", "--all").splitlines()}
     pip(python, "install", "--quiet", "torch==2.13.0")   # the CPU build on disk; a bare `torch` would fetch CUDA
     pip(python, "install", "--quiet", str(bundle.wheel))
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    runtime = sorted(ln for ln in pip(python, "freeze", "--all").split() if ln.split("==")[0] not in empty)
+    runtime = sorted(ln.split(" @ ")[0] for ln in pip(python, "freeze", "--all").splitlines()
+                     if ln.split("==")[0] not in empty)
     print(f"\nruntime packages ({len(runtime)}): {', '.join(runtime)}\n"
           f"installed size: {size_mb(site):.0f} MiB in site-packages "
           f"(course_utils {size_mb(site / 'course_utils'):.2f} MiB)")
@@ -70,10 +71,11 @@ def installed(tmp_path_factory):
 def run(nb, folder: Path, jupyter_path: Path, monkeypatch):
     """Execute ``nb`` in the graded environment's kernel, in ``folder``; return (executed nb, errors by cell)."""
     monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
-    nb.cells.append(nbformat.v4.new_code_cell("import course_utils; print('COURSE_UTILS_FROM', course_utils.__file__)"))
+    # first, before any cell can be skipped (a withheld, unfinished exercise skips the later cells)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import course_utils; print('COURSE_UTILS_FROM', course_utils.__file__)"))
     NotebookClient(nb, timeout=900, kernel_name="graded", allow_errors=True,
                    resources={"metadata": {"path": str(folder)}}).execute()
-    where = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
+    where = "".join(o.get("text", "") for o in nb.cells[0].get("outputs", []))
     assert "site-packages" in where, f"the notebook did not use the installed package: {where}"
     errors = {}
     for cell in nb.cells:
