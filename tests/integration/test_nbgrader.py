@@ -209,7 +209,8 @@ def test_the_fixture_spans_full_partial_and_no_credit(grades):
     assert 0 < totals["partly_solved"] < 5
 
 
-@pytest.mark.parametrize("kind, passes", [("unsolved", False), ("solved", True)])
+@pytest.mark.parametrize("kind, passes", [("unsolved", False), ("solved", True),
+                                          ("stderr_noise", False)])   # documented: validate has no stderr hook
 def test_nbgrader_validate(course, kind, passes):
     path = course["root"] / "submitted" / kind / ASSIGNMENT / f"{NOTEBOOKS[0]}.ipynb"
     out = run([course["python"], "-m", "nbgrader", "validate", str(path)], course["root"], course["env"]).stdout
