@@ -137,14 +137,20 @@ def course(tmp_path_factory):
             for folder in (root / "submitted" / kind / ASSIGNMENT, ours / kind):
                 folder.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, folder / f"{name}.ipynb")
-    run(nbgrader + ["autograde", ASSIGNMENT, "--force"], root, env, timeout=1800)
+    return {"root": root, "env": env, "python": python, "released": released, "ours": ours}
+
+
+@pytest.fixture(scope="module")
+def grades(course):
+    """Both graders on the same submissions: nbgrader's scores per grade_id, the course's grades.csv rows."""
+    root, env, python = course["root"], course["env"], course["python"]
+    run([python, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"], root, env, timeout=2400)
     dump = run([python, "-c", GRADEBOOK_DUMP, str(root / "gradebook.db"), ASSIGNMENT], root, env).stdout
-    run([sys.executable, "-m", "course_utils", "grade", str(ours), "--out", str(root / "grades"),
-         "--workers", "1"], root, env, timeout=1800)
+    run([sys.executable, "-m", "course_utils", "grade", str(course["ours"]), "--out", str(root / "grades"),
+         "--workers", "1", "--timeout", "300"], root, env, timeout=2400)   # the same cell limit as nbgrader
     with open(root / "grades" / "grades.csv", newline="") as handle:
         course_rows = list(csv.DictReader(handle))
-    return {"root": root, "env": env, "python": python, "released": released,
-            "nbgrader": json.loads(dump), "course": course_rows}
+    return {"nbgrader": json.loads(dump), "course": course_rows}
 
 
 GRADEBOOK_DUMP = """
@@ -173,9 +179,9 @@ def test_released_notebooks_carry_both_metadata(course):
         assert not any(BEGIN in c.source for c in nb.cells), f"{name}: nbgrader left a solution region"
 
 
-def test_nbgrader_autograde_agrees_with_the_course_grader(course):
-    ours = {(r["learner"], r["notebook"].removesuffix(".ipynb")): r for r in course["course"]}
-    theirs = course["nbgrader"]
+def test_nbgrader_autograde_agrees_with_the_course_grader(grades):
+    ours = {(r["learner"], r["notebook"].removesuffix(".ipynb")): r for r in grades["course"]}
+    theirs = grades["nbgrader"]
     assert sorted(theirs) == sorted(KINDS)
     compared = 0
     for kind in KINDS:
@@ -195,15 +201,16 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(course):
     assert compared == len(KINDS) * 3           # 00 has one exercise, 01 two
 
 
-def test_the_fixture_spans_full_partial_and_no_credit(course):
-    totals = {r["learner"]: sum(float(x["total"]) for x in course["course"] if x["learner"] == r["learner"])
-              for r in course["course"]}
+def test_the_fixture_spans_full_partial_and_no_credit(grades):
+    totals = {r["learner"]: sum(float(x["total"]) for x in grades["course"] if x["learner"] == r["learner"])
+              for r in grades["course"]}
     assert totals["solved"] == totals["stderr_noise"] == totals["check_deleted"] == 5          # 1 + 2 + 2 points
     assert totals["unsolved"] == totals["check_edited"] == 0
     assert 0 < totals["partly_solved"] < 5
 
 
-@pytest.mark.parametrize("kind, passes", [("unsolved", False), ("solved", True)])
+@pytest.mark.parametrize("kind, passes", [("unsolved", False), ("solved", True),
+                                          ("stderr_noise", False)])   # documented: validate has no stderr hook
 def test_nbgrader_validate(course, kind, passes):
     path = course["root"] / "submitted" / kind / ASSIGNMENT / f"{NOTEBOOKS[0]}.ipynb"
     out = run([course["python"], "-m", "nbgrader", "validate", str(path)], course["root"], course["env"]).stdout
