@@ -335,8 +335,8 @@ def test_two_way_binding():
 
 @pytest.mark.parametrize("make", [
     lambda: A.CrossAttentionFusion(16, 16, 32, 4, 6), lambda: A.CrossAttentionFusion(16, 16, 32, 4, 6, pool_image=True),
-    lambda: A.TokenConcatMLP(64, 16, 48, 6), lambda: A.LateFusionDecision(64, 16, 40, 6),
-    lambda: A.LateFusionEmbedding(64, 16, 32, 6), lambda: A.BidirectionalFusion(16, 16, 32, 4, 6),
+    lambda: A.TokenConcatMLP(64, 16, 48, 6), lambda: A.TokenDecisionLateFusion(64, 16, 40, 6),
+    lambda: A.TokenEmbeddingConcatFusion(64, 16, 32, 6), lambda: A.BidirectionalFusion(16, 16, 32, 4, 6),
     lambda: A.BidirectionalFusion(16, 16, 32, 4, 6, block_cls=A.ImageQueriesText)])
 def test_models_train_with_fit_on_tokens(make):
     data = make_binding(256, seed=0)
