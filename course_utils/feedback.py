@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-from . import exercise_state
+from . import exercise_state, provenance
 
 
 class CheckFailed(AssertionError):
@@ -29,6 +29,10 @@ class CheckFailed(AssertionError):
 
 class NotImplementedYet(CheckFailed):
     """The exercise still contains its ``raise NotImplementedError()`` stub or a ``None`` placeholder."""
+
+
+class ReferenceUsed(CheckFailed):
+    """The answer is (or wraps) the course's reference of the same exercise, which scores zero."""
 
 
 class Check:
@@ -49,6 +53,12 @@ class Check:
     def fail(self, message: str):
         __tracebackhide__ = True
         raise CheckFailed(f"Exercise {self.exercise_id} ({self.title}): {message}")
+
+    def reference_used(self, reason: str):
+        __tracebackhide__ = True
+        raise ReferenceUsed(f"Exercise {self.exercise_id} ({self.title}): your answer {reason}. The course's "
+                            "reference of this exercise does not count as your answer: write your own "
+                            "implementation (building on earlier exercises' references is fine).")
 
     def not_implemented(self, what: str):
         __tracebackhide__ = True
@@ -77,6 +87,9 @@ class Check:
         """
         __tracebackhide__ = True
         obj = self.call(cls, *args, what=f"{getattr(cls, '__name__', cls)}.__init__", **kwargs)
+        reason = provenance.holds_reference(self.exercise_id, obj)
+        if reason:
+            self.reference_used(reason)
         self.none_attributes += [f"{type(obj).__name__}.{name}" for name, value in vars(obj).items()
                                  if not name.startswith("_") and value is None]
         return obj
@@ -122,6 +135,9 @@ def exercise(exercise_id: str, title: str):
             print(f"Checking exercise {exercise_id}: {title}")
             exercise_state.PASSED.discard(exercise_id)
             try:
+                reason = provenance.reference_route(exercise_id, list(args) + list(kwargs.values()))
+                if reason:
+                    check.reference_used(reason)
                 fn(check, *args, **kwargs)
             except CheckFailed as failure:
                 raise failure.with_traceback(None) from None
@@ -142,7 +158,7 @@ def exercise(exercise_id: str, title: str):
                 exercise_state.WAITING.remove(exercise_id)
                 print(f"▶️  Exercise {exercise_id} is no longer waited for: re-run the cells below.")
             if check.hidden_skipped:
-                print(f"✅ Exercise {exercise_id}: visible checks passed ({len(check.passed)}); "
+                print(f"✅ Exercise {exercise_id} ({len(check.passed)} checks): visible checks passed; "
                       "grading also runs hidden checks.")
             else:
                 print(f"✅ Exercise {exercise_id} passed ({len(check.passed)} checks).")

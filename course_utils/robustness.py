@@ -29,16 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.dataset import MultimodalDataset
+from .data.dataset import MultimodalDataset, check_dataset
 from .references import lazy_exports
+from .training import evaluate
 
 FILLS = ("zero", "mean", "placeholder")
-
-
-def _check_data(data, name: str = "data") -> MultimodalDataset:
-    if not isinstance(data, MultimodalDataset):
-        raise TypeError(f"{name} must be a course_utils.data.MultimodalDataset, got {type(data).__name__}")
-    return data
 
 
 def _modality_index(data: MultimodalDataset, modality) -> int:
@@ -60,7 +55,7 @@ def _replace(data: MultimodalDataset, index: int, tensor: torch.Tensor) -> Multi
 
 def modality_mean(data: MultimodalDataset, modality) -> torch.Tensor:
     """The mean of one modality over the samples of ``data``: shape ``data.modality(...).shape[1:]``."""
-    data = _check_data(data)
+    data = check_dataset(data)
     return data.modalities[_modality_index(data, modality)].float().mean(0)
 
 
@@ -72,7 +67,7 @@ def with_missing(data: MultimodalDataset, modality, fill="zero", *, reference: M
     is required); or a tensor of the modality's per-sample shape (a learned placeholder, or any vector).
     Returns a new :class:`MultimodalDataset`; ``data`` is left unchanged.
     """
-    data = _check_data(data)
+    data = check_dataset(data)
     i = _modality_index(data, modality)
     x = data.modalities[i]
     if isinstance(fill, torch.Tensor):
@@ -86,7 +81,7 @@ def with_missing(data: MultimodalDataset, modality, fill="zero", *, reference: M
         if reference is None:
             raise ValueError("fill='mean' needs reference=<the training set> to take the mean from "
                              "(never the test set itself)")
-        value = modality_mean(_check_data(reference, "reference"), data.names[i]).to(x.device, x.dtype)
+        value = modality_mean(check_dataset(reference, "reference"), data.names[i]).to(x.device, x.dtype)
     else:
         raise ValueError(f"fill must be 'zero', 'mean' or a tensor, got {fill!r}")
     return _replace(data, i, value.expand_as(x).clone())
@@ -98,7 +93,7 @@ def with_noise(data: MultimodalDataset, modality, sigma: float, *, seed: int = 0
     The noise is drawn from a generator seeded with ``seed``, so a curve over ``sigma`` uses the same
     $\varepsilon$ at every level (a smooth curve) and the same test set for every model.
     """
-    data = _check_data(data)
+    data = check_dataset(data)
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma >= 0 or sigma == float("inf"):
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
     i = _modality_index(data, modality)
@@ -107,24 +102,15 @@ def with_noise(data: MultimodalDataset, modality, sigma: float, *, seed: int = 0
     return _replace(data, i, x + sigma * eps)
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, data: MultimodalDataset, batch_size: int = 4096) -> float:
-    """Accuracy of ``model(*modalities)`` on ``data`` (in eval mode; the model's training flag is restored)."""
-    data = _check_data(data)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for start in range(0, len(data), batch_size):
-        inputs = [m[start:start + batch_size].to(device) for m in data.modalities]
-        correct += int((model(*inputs).argmax(1).cpu() == data.labels[start:start + batch_size].cpu()).sum())
-    model.train(was_training)
-    return correct / len(data)
+def accuracy_on(model: nn.Module, data: MultimodalDataset, batch_size: int = 4096) -> float:
+    """Accuracy of ``model(*modalities)`` on ``data``: ``training.evaluate(model, data)["accuracy"]``, the course's
+    one evaluation path (eval mode, the model's training flag restored)."""
+    return evaluate(model, check_dataset(data), batch_size=batch_size)["accuracy"]
 
 
 def noise_curve(model: nn.Module, data: MultimodalDataset, modality, levels, *, seed: int = 0) -> torch.Tensor:
     """Accuracy at each noise level on ``modality``: ``(len(levels),)``."""
-    return torch.tensor([accuracy(model, with_noise(data, modality, float(s), seed=seed)) for s in levels])
+    return torch.tensor([accuracy_on(model, with_noise(data, modality, float(s), seed=seed)) for s in levels])
 
 
 def _curve(levels, accs, what: str):
@@ -171,7 +157,7 @@ def learn_placeholder(model: nn.Module, train: MultimodalDataset, modality, *, s
     in which that modality is replaced by ``p``. The model's weights are not changed. Returns ``p`` with the
     modality's per-sample shape, on the CPU.
     """
-    train = _check_data(train, "train")
+    train = check_dataset(train, "train")
     i = _modality_index(train, modality)
     device = next(model.parameters()).device
     was_training = model.training
@@ -206,9 +192,9 @@ def missing_accuracies(model: nn.Module, test: MultimodalDataset, train: Multimo
     """
     if placeholder is None:
         placeholder = learn_placeholder(model, train, modality)
-    return {"zero": accuracy(model, with_missing(test, modality, "zero")),
-            "mean": accuracy(model, with_missing(test, modality, "mean", reference=train)),
-            "placeholder": accuracy(model, with_missing(test, modality, placeholder))}
+    return {"zero": accuracy_on(model, with_missing(test, modality, "zero")),
+            "mean": accuracy_on(model, with_missing(test, modality, "mean", reference=train)),
+            "placeholder": accuracy_on(model, with_missing(test, modality, placeholder))}
 
 
 # Exercise 08.moddrop's reference lives in solutions/08 and is derived into course_utils.references.

@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from course_utils.checks import nb00, nb01
-from course_utils.references import reference
+from copies import own
 
-make_xor_tensors = reference("01.xor_data")
+make_xor_tensors = own("01.xor_data")
 from course_utils.feedback import CheckFailed, NotImplementedYet, passed
 
 

@@ -12,13 +12,19 @@ from course_utils.checks import nb04, nb05
 from course_utils.data.binding import make_binding, make_two_way_binding
 from course_utils.feedback import CheckFailed, NotImplementedYet
 from course_utils.models import attention as A
+
+from copies import own
+
+scaled_dot_product_attention = own("04.sdpa")
+CrossAttentionLayer = own("04.cross_attention")
+BidirectionalCrossAttention = own("05.bidirectional")
 from course_utils.training import fit
 
 
 # --- scaled dot-product attention ------------------------------------------------------------------------
 
 def test_worked_example_matches_hand_computation():
-    out, w = A.scaled_dot_product_attention(torch.tensor(nb04.WORKED_Q), torch.tensor(nb04.WORKED_K),
+    out, w = scaled_dot_product_attention(torch.tensor(nb04.WORKED_Q), torch.tensor(nb04.WORKED_K),
                                             torch.tensor(nb04.WORKED_V))
     e = math.exp(1 / math.sqrt(2))
     assert torch.allclose(w, torch.tensor([[e / (e + 1), 1 / (e + 1)]]), atol=1e-6)
@@ -55,7 +61,7 @@ def sdpa_todo(q, k, v):
     raise NotImplementedError()
 
 
-@pytest.mark.parametrize("fn", [A.scaled_dot_product_attention, sdpa_einsum])
+@pytest.mark.parametrize("fn", [scaled_dot_product_attention, sdpa_einsum])
 def test_sdpa_check_accepts_correct(fn):
     assert nb04.check_scaled_dot_product_attention(fn)
 
@@ -115,7 +121,7 @@ class InterleavedLayer(nn.Module):
 
 
 def _layer_with(weights_fn, out_proj=True):
-    class Wrong(A.CrossAttentionLayer):
+    class Wrong(CrossAttentionLayer):
         def _heads(self, x):                                     # (B, N, dim) -> (B, H, N, head_dim)
             return x.reshape(x.shape[0], x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
@@ -137,7 +143,7 @@ class TodoLayer(nn.Module):
         raise NotImplementedError()
 
 
-@pytest.mark.parametrize("layer", [A.CrossAttentionLayer, MHALayer, InterleavedLayer])
+@pytest.mark.parametrize("layer", [CrossAttentionLayer, MHALayer, InterleavedLayer])
 def test_layer_check_accepts_correct(layer):
     assert nb04.check_cross_attention_layer(layer)
 
@@ -183,7 +189,7 @@ def test_layer_without_stored_weights_is_told():
 
 def test_single_token_is_degenerate():
     torch.manual_seed(0)
-    layer = A.CrossAttentionLayer(8, 2)
+    layer = CrossAttentionLayer(8, 2)
     kv = torch.randn(3, 1, 8)
     out1, out2 = layer(torch.randn(3, 1, 8), kv), layer(torch.randn(3, 1, 8) * 5, kv)
     assert torch.equal(layer.last_attn_weights, torch.ones_like(layer.last_attn_weights))
@@ -212,14 +218,14 @@ class BidirMHA(nn.Module):
 
 
 def _bidir(combine):
-    class Wrong(A.BidirectionalCrossAttention):
+    class Wrong(BidirectionalCrossAttention):
         def forward(self, img_embed, txt_embed):
             return combine(self, img_embed, txt_embed)
     return Wrong
 
 
 def _ok(self, img, txt):
-    return A.BidirectionalCrossAttention.forward(self, img, txt)
+    return BidirectionalCrossAttention.forward(self, img, txt)
 
 
 ONLY_TEXT = _bidir(lambda s, i, t: s.norm_txt(t + s.txt_to_img(t, i)).mean(1))
@@ -232,7 +238,7 @@ NORM_OUTSIDE = _bidir(lambda s, i, t: 0.5 * ((t + s.norm_txt(s.txt_to_img(t, i))
                                              + (i + s.norm_img(s.img_to_txt(i, t))).mean(1)))
 
 
-class IgnoresShared(A.BidirectionalCrossAttention):
+class IgnoresShared(BidirectionalCrossAttention):
     def __init__(self, dim, num_heads=4, shared=False):
         super().__init__(dim, num_heads, shared=False)
 
@@ -250,7 +256,7 @@ class BidirTodo(nn.Module):
 
 
 def _with_layer(layer_cls):
-    class Block(A.BidirectionalCrossAttention):
+    class Block(BidirectionalCrossAttention):
         def __init__(self, dim, num_heads=4, shared=False):
             super().__init__(dim, num_heads, shared)
             self.txt_to_img = layer_cls(dim, num_heads)
@@ -258,7 +264,7 @@ def _with_layer(layer_cls):
     return Block
 
 
-@pytest.mark.parametrize("block", [A.BidirectionalCrossAttention, BidirMHA, _with_layer(InterleavedLayer)])
+@pytest.mark.parametrize("block", [BidirectionalCrossAttention, BidirMHA, _with_layer(InterleavedLayer)])
 def test_bidirectional_checks_accept_correct(block):
     assert nb05.check_bidirectional(block)
     assert nb05.check_shared(block)
@@ -322,10 +328,10 @@ def test_bidirectional_check_unfinished():
 
 
 def test_bidirectional_shapes_and_parameters():
-    sep, sh = A.BidirectionalCrossAttention(32, 4), A.BidirectionalCrossAttention(32, 4, shared=True)
+    sep, sh = BidirectionalCrossAttention(32, 4), BidirectionalCrossAttention(32, 4, shared=True)
     assert sep(torch.randn(2, 1, 32), torch.randn(2, 1, 32)).shape == (2, 32)
     assert sh(torch.randn(2, 5, 32), torch.randn(2, 3, 32)).shape == (2, 32)
-    layer = sum(p.numel() for p in A.CrossAttentionLayer(32, 4).parameters())
+    layer = sum(p.numel() for p in CrossAttentionLayer(32, 4).parameters())
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(sep) - count(sh) == layer == 4 * (32 * 32 + 32)
 
@@ -376,8 +382,8 @@ def test_two_way_binding():
 
 @pytest.mark.parametrize("make", [
     lambda: A.CrossAttentionFusion(16, 16, 32, 4, 6), lambda: A.CrossAttentionFusion(16, 16, 32, 4, 6, pool_image=True),
-    lambda: A.TokenConcatMLP(64, 16, 48, 6), lambda: A.LateFusionDecision(64, 16, 40, 6),
-    lambda: A.LateFusionEmbedding(64, 16, 32, 6), lambda: A.BidirectionalFusion(16, 16, 32, 4, 6),
+    lambda: A.TokenConcatMLP(64, 16, 48, 6), lambda: A.TokenDecisionLateFusion(64, 16, 40, 6),
+    lambda: A.TokenEmbeddingConcatFusion(64, 16, 32, 6), lambda: A.BidirectionalFusion(16, 16, 32, 4, 6),
     lambda: A.BidirectionalFusion(16, 16, 32, 4, 6, block_cls=A.ImageQueriesText),
     lambda: A.DeepSetsFusion(16, 16, 48, 6)])
 def test_models_train_with_fit_on_tokens(make):
@@ -390,10 +396,10 @@ def test_models_reject_bad_shapes():
     with pytest.raises(ValueError, match=r"\(B, dim\) or \(B, N, dim\)"):
         A.CrossAttentionFusion(16, 16, 32, 4, 6)(torch.randn(2, 4, 16), torch.randn(2, 1, 1, 16))
     with pytest.raises(ValueError, match="divisible"):
-        A.CrossAttentionLayer(10, 3)
+        CrossAttentionLayer(10, 3)
 
 
-@pytest.mark.parametrize("layer_cls", [A.CrossAttentionLayer, MHALayer, InterleavedLayer])
+@pytest.mark.parametrize("layer_cls", [CrossAttentionLayer, MHALayer, InterleavedLayer])
 def test_query_key_gradients_are_exactly_zero_over_one_token(layer_cls):
     torch.manual_seed(0)
     layer = layer_cls(8, 2)

@@ -9,6 +9,11 @@ from course_utils.data.dataset import MultimodalDataset
 from course_utils.data.switch import drop_modality, make_switch_data
 from course_utils.feedback import CheckFailed, NotImplementedYet
 from course_utils.models import gating
+
+from copies import own
+
+GatedFusionModel = own("06.scalar_gate")
+GatedMultimodalUnit = own("06.gmu")
 from course_utils.widgets import gate as widgets_gate
 
 matplotlib.use("Agg")
@@ -71,7 +76,7 @@ def test_drop_modality():
 # ------------------------------------------------------------------------------------------- models
 def test_reference_models_shapes_and_gates():
     x_v, x_t = torch.randn(5, 32), torch.randn(5, 16)
-    gated = gating.GatedFusionModel()
+    gated = GatedFusionModel()
     assert gated(x_v, x_t).shape == (5, 3) and torch.sigmoid(gated.gate).item() == 0.5
     gmu = gating.GMUModel()
     assert gmu(x_v, x_t).shape == (5, 3) and gmu.last_gate.shape == (5, 32)
@@ -93,7 +98,7 @@ def test_correlation():
 # ----------------------------------------------------------------------------------------- widgets
 def test_gate_explorer_static_fallback_and_gate_restored(monkeypatch):
     monkeypatch.setenv("COURSE_QUIET", "1")
-    model = gating.GatedFusionModel()
+    model = GatedFusionModel()
     with torch.no_grad():
         model.gate.fill_(0.7)
     data, switch = make_switch_data(60)
@@ -133,7 +138,7 @@ def _variant(forward=None, gate=lambda: nn.Parameter(torch.zeros(1))):
             self.gate = gate()
             self.classifier = gating.classifier_head(embed_dim, num_classes)
 
-    Variant.forward = forward or gating.GatedFusionModel.forward
+    Variant.forward = forward or GatedFusionModel.forward
     return Variant
 
 
@@ -163,19 +168,19 @@ class Unfinished(nn.Module):
         raise NotImplementedError()
 
 
-class HalfFinished(gating.GatedFusionModel):
+class HalfFinished(GatedFusionModel):
     def forward(self, img, txt):
         raise NotImplementedError()
 
 
-class _BufferGate(gating.GatedFusionModel):
+class _BufferGate(GatedFusionModel):
     def __init__(self, img_dim=32, txt_dim=16, embed_dim=32, num_classes=3):
         super().__init__(img_dim, txt_dim, embed_dim, num_classes)
         del self.gate
         self.register_buffer("gate", torch.zeros(1))
 
 
-@pytest.mark.parametrize("cls", [gating.GatedFusionModel, GatedScalarShape], ids=["reference", "scalar-lerp"])
+@pytest.mark.parametrize("cls", [GatedFusionModel, GatedScalarShape], ids=["reference", "scalar-lerp"])
 def test_scalar_gate_check_accepts(cls):
     assert nb06.check_gated_fusion(cls)
 
@@ -224,7 +229,7 @@ class FusedGMU(nn.Module):
 
 
 def _gmu_variant(forward=None, init=None):
-    class Variant(gating.GatedMultimodalUnit):
+    class Variant(GatedMultimodalUnit):
         def __init__(self, img_dim=32, txt_dim=16, embed_dim=32):
             super().__init__(img_dim, txt_dim, embed_dim)
             if init is not None:
@@ -292,15 +297,15 @@ def _gmu_from_features_init(self, img_dim, txt_dim, embed_dim):
 
 
 def _gmu_only_h(self, x_v, x_t):
-    return gating.GatedMultimodalUnit.forward(self, x_v, x_t)[0]
+    return GatedMultimodalUnit.forward(self, x_v, x_t)[0]
 
 
-class UnfinishedGMU(gating.GatedMultimodalUnit):
+class UnfinishedGMU(GatedMultimodalUnit):
     def forward(self, x_v, x_t):
         raise NotImplementedError()
 
 
-@pytest.mark.parametrize("cls", [gating.GatedMultimodalUnit, FusedGMU], ids=["reference", "split-Wz-no-bias"])
+@pytest.mark.parametrize("cls", [GatedMultimodalUnit, FusedGMU], ids=["reference", "split-Wz-no-bias"])
 def test_gmu_check_accepts(cls):
     assert nb06.check_gmu(cls)
 
@@ -331,7 +336,7 @@ def test_gate_explorer_widget_builds_and_leaves_gate_alone(monkeypatch):
     pytest.importorskip("ipywidgets")
     monkeypatch.delenv("COURSE_QUIET", raising=False)
     monkeypatch.delenv("CI", raising=False)
-    model = gating.GatedFusionModel()
+    model = GatedFusionModel()
     data, switch = make_switch_data(60)
     box = widgets_gate.gate_explorer(model, {"all": data}, interactive=True)
     import ipywidgets

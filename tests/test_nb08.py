@@ -5,7 +5,9 @@ from torch import nn
 
 from course_utils.checks import nb08
 from course_utils.feedback import CheckFailed, NotImplementedYet, passed
-from course_utils.robustness import ModalityDropout as Reference
+from copies import own
+
+Reference = own("08.moddrop")
 
 
 class Base(nn.Module):

@@ -118,7 +118,7 @@ def hand_set_model(train):
 def test_learned_placeholder_recovers_what_zero_fill_loses_and_keeps_weights():
     train, test = offset_data(1000, 0).split(0.6, seed=0)
     model = hand_set_model(train)
-    assert R.accuracy(model, test) > 0.95
+    assert R.accuracy_on(model, test) > 0.95
     before = [p.detach().clone() for p in model.parameters()]
     accs = R.missing_accuracies(model, test, train, "text")
     assert set(accs) == {"zero", "mean", "placeholder"}
@@ -133,7 +133,7 @@ def test_noise_curve_falls_with_noise():
     model = hand_set_model(train)
     curve = R.noise_curve(model, test, "image", [0.0, 2.0, 8.0])
     assert curve.shape == (3,) and curve[0] > curve[-1]
-    assert R.accuracy(model, test) == pytest.approx(float(curve[0]))
+    assert R.accuracy_on(model, test) == pytest.approx(float(curve[0]))
 
 
 # ---- modality dropout ---------------------------------------------------------------------------------------

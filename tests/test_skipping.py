@@ -88,3 +88,22 @@ def test_references_of_earlier_notebooks_stay_available(shell, capsys):
                              "Early = yours_or_reference('02.early_fusion', None)", capsys)
     assert result.success and "Using the course's reference EarlyFusionModel" in out
     assert skipping.armed() == []
+
+
+def test_without_hidden_checks_a_pass_says_grading_runs_them(monkeypatch, capsys):
+    import torch
+    import torch.nn.functional as F
+
+    from course_utils.checks import nb03
+    from course_utils.feedback import CheckFailed
+    monkeypatch.setitem(sys.modules, "course_utils.checks.hidden.nb03", None)
+
+    def mine(a, b):
+        return (F.log_softmax(a, -1) + F.log_softmax(b, -1)).log_softmax(-1)
+    assert nb03.check_product_of_experts(mine)
+    assert "visible checks passed; grading also runs hidden checks" in capsys.readouterr().out
+
+    def mixture(a, b):                                   # a typical mistake: caught by the visible properties
+        return torch.log((F.softmax(a, -1) + F.softmax(b, -1)) / 2)
+    with pytest.raises(CheckFailed):
+        nb03.check_product_of_experts(mixture)

@@ -30,17 +30,12 @@ from __future__ import annotations
 
 import torch
 
-from .dataset import MultimodalDataset
+from .dataset import MultimodalDataset, check_int
 
 #: names for the codebook entries, for printing and plots
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "brown")
 SHAPE_NAMES = ("circle", "square", "triangle", "star", "heart", "cross", "moon", "hexagon",
                "diamond", "arrow", "ring", "spiral")
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _codebook(rows: int, dim: int, gen: torch.Generator) -> torch.Tensor:
@@ -64,11 +59,11 @@ def make_binding(n: int = 3000, *, num_objects: int = 4, num_shapes: int = 8, nu
     variables: ``shapes`` and ``colours`` ``(n, num_objects)``, ``query_shape`` ``(n,)`` and ``target``
     ``(n,)``, the index of the queried object among the image tokens.
     """
-    _check_int("n", n, 2)
-    _check_int("num_objects", num_objects, 1)
-    _check_int("num_colours", num_colours, 2)
-    _check_int("dim", dim, 1)
-    _check_int("txt_dim", txt_dim, 1)
+    check_int("n", n, 2)
+    check_int("num_objects", num_objects, 1)
+    check_int("num_colours", num_colours, 2)
+    check_int("dim", dim, 1)
+    check_int("txt_dim", txt_dim, 1)
     if num_shapes < num_objects:
         raise ValueError(f"num_shapes ({num_shapes}) must be >= num_objects ({num_objects}): shapes differ "
                          "within an image")
@@ -111,7 +106,7 @@ def make_two_way_binding(n: int = 3000, *, num_objects: int = 4, num_words: int 
     """
     for name, value, low in (("n", n, 2), ("num_objects", num_objects, 1), ("num_words", num_words, 1),
                              ("num_mentioned", num_mentioned, 1), ("dim", dim, 1), ("txt_dim", txt_dim, 1)):
-        _check_int(name, value, low)
+        check_int(name, value, low)
     if num_mentioned > min(num_objects, num_words):
         raise ValueError(f"num_mentioned ({num_mentioned}) must be <= num_objects ({num_objects}) and "
                          f"<= num_words ({num_words})")

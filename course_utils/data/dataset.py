@@ -83,3 +83,16 @@ class MultimodalDataset:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{name}={tuple(m.shape)}" for name, m in zip(self.names, self.modalities))
         return f"MultimodalDataset({shapes}, labels={tuple(self.labels.shape)}, num_classes={self.num_classes})"
+
+
+def check_dataset(data, name: str = "data") -> MultimodalDataset:
+    """``data`` itself when it is a :class:`MultimodalDataset`; else a ``TypeError`` naming what was expected."""
+    if not isinstance(data, MultimodalDataset):
+        raise TypeError(f"{name} must be a course_utils.data.MultimodalDataset, got {type(data).__name__}")
+    return data
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")

@@ -21,12 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .dataset import MultimodalDataset
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+from .dataset import MultimodalDataset, check_int
 
 
 def _check_float(name: str, value, lo: float, hi: float = float("inf")) -> None:
@@ -61,18 +56,18 @@ def make_switch_data(n: int = 3000, *, img_dim: int = 32, txt_dim: int = 16, num
         ``(n, txt_dim)`` and labels ``(n,)`` in ``[0, num_classes)``; and ``switch`` ``(n,)`` long,
         1 where the image is reliable and 0 where the text is.
     """
-    _check_int("n", n, 2)
-    _check_int("img_dim", img_dim, 1)
-    _check_int("txt_dim", txt_dim, 1)
-    _check_int("num_classes", num_classes, 2)
+    check_int("n", n, 2)
+    check_int("img_dim", img_dim, 1)
+    check_int("txt_dim", txt_dim, 1)
+    check_int("num_classes", num_classes, 2)
     _check_float("noise", noise, 0.0)
     _check_float("fault", fault, 0.0)
     _check_float("p_image_reliable", p_image_reliable, 0.0, 1.0)
     if not isinstance(clean, bool):
         raise ValueError(f"clean must be a bool, got {clean!r}")
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     if sample_seed is not None:
-        _check_int("sample_seed", sample_seed, 0)
+        check_int("sample_seed", sample_seed, 0)
 
     task = torch.Generator().manual_seed(seed)
     proto_img, proto_txt = _unit_rows(num_classes, img_dim, task), _unit_rows(num_classes, txt_dim, task)

@@ -6,7 +6,7 @@ r"""Attention from first principles and the fusion models built on it (notebooks
 - :class:`BidirectionalCrossAttention`: both modalities attend to each other (separate or shared weights)
 - :class:`BidirectionalFusion`: a classifier on top of :class:`BidirectionalCrossAttention`
 - baselines on the same token inputs: :class:`TokenConcatMLP` (early fusion of the flattened tokens),
-  :class:`LateFusionDecision` (average of per-modality logits) and :class:`LateFusionEmbedding`
+  :class:`TokenDecisionLateFusion` (average of per-modality logits) and :class:`TokenEmbeddingConcatFusion`
   (per-modality encoders, concatenated embeddings, MLP head)
 
 Every model takes ``forward(image, text)`` with image ``(B, K, d_img)`` tokens and text ``(B, d_txt)``
@@ -135,7 +135,7 @@ class TokenConcatMLP(nn.Module):
         return self.net(torch.cat([_flat(image), _flat(text)], dim=-1))
 
 
-class LateFusionDecision(nn.Module):
+class TokenDecisionLateFusion(nn.Module):
     """Decision-level late fusion: one MLP per modality, their logits averaged.
     ``forward(image (B, K, d_img), text (B, ...)) -> (B, num_classes)``."""
 
@@ -148,7 +148,7 @@ class LateFusionDecision(nn.Module):
         return 0.5 * (self.image_net(_flat(image)) + self.text_net(_flat(text)))
 
 
-class LateFusionEmbedding(nn.Module):
+class TokenEmbeddingConcatFusion(nn.Module):
     """"Late fusion" as MultiBench and the reference tutorial use the name: an encoder per modality, the two
     embeddings concatenated, an MLP head. ``forward(image, text) -> (B, num_classes)``."""
 
