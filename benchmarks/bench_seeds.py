@@ -78,8 +78,8 @@ def workloads(quick: bool) -> list:
          dict(epochs=e(10), lr=3e-3, batch_size=64)),
         ("scalar gate", "06", lambda: gating.GatedFusionModel(), switch, dict(epochs=e(15))),
         ("GMU", "06", lambda: gating.GMUModel(), switch, dict(epochs=e(15))),
-        ("CNN late fusion", "07", cnn.model_zoo()["late fusion"], shapes, dict(epochs=e(8), lr=3e-3, batch_size=64)),
-        ("CNN intermediate concat", "07", cnn.model_zoo()["intermediate concat"], shapes,
+        ("CNN late fusion", "07", cnn.model_zoo()["embedding concat"], shapes, dict(epochs=e(8), lr=3e-3, batch_size=64)),
+        ("CNN intermediate concat", "07", cnn.model_zoo()["feature-map concat"], shapes,
          dict(epochs=e(8), lr=3e-3, batch_size=64)),
     ]
 

@@ -451,7 +451,7 @@ class ConcatReluOnLogits(ConcatSoftmax):
 
 def test_embedding_concat_accepts_a_head_without_the_name_head():
     assert nb03.check_embedding_concat(ConcatHeadLayersInForward)
-    assert nb03.check_embedding_concat(fusion.EmbeddingConcatFusion)
+    assert nb03.check_embedding_concat(EmbeddingConcatFusion)
 
 
 @pytest.mark.parametrize("cls, message", [

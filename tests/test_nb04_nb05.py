@@ -284,7 +284,7 @@ def test_bidirectional_wrong_direction_layer_is_named():
         nb05.check_bidirectional(_with_layer(_layer_with(lambda q, k, d: (q @ k.transpose(-2, -1)).softmax(-1))))
 
 
-class SharedCopy(A.BidirectionalCrossAttention):
+class SharedCopy(BidirectionalCrossAttention):
     """shared=True as a copy of the layer: equal values at the start, but two sets of weights."""
 
     def __init__(self, dim, num_heads=4, shared=False):
@@ -293,7 +293,7 @@ class SharedCopy(A.BidirectionalCrossAttention):
             self.img_to_txt = copy.deepcopy(self.txt_to_img)
 
 
-class SharesNorms(A.BidirectionalCrossAttention):
+class SharesNorms(BidirectionalCrossAttention):
     """shared=True also merges the two layer norms (the exercise shares the attention layer only)."""
 
     def __init__(self, dim, num_heads=4, shared=False):
@@ -302,7 +302,7 @@ class SharesNorms(A.BidirectionalCrossAttention):
             self.norm_img = self.norm_txt
 
 
-class SharedLoadState(A.BidirectionalCrossAttention):
+class SharedLoadState(BidirectionalCrossAttention):
     """shared=True by loading the same state dict: tied values, untied weights."""
 
     def __init__(self, dim, num_heads=4, shared=False):

@@ -7,7 +7,7 @@ import pytest
 
 from course_utils.instructor import build, nbgrader_meta
 
-CONFIG = build.CourseConfig("owner/repo", "main")
+CONFIG = build.CourseConfig("owner/learners", "1.0.0")
 
 
 def cell(kind, source, cell_id, **course):
@@ -64,7 +64,7 @@ def test_clashing_grade_ids_are_an_error():
 
 def write_solution(tmp_path, cells):
     (tmp_path / "solutions").mkdir()
-    (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "owner/repo"\nbranch = "main"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nversion = "1.0.0"\n[tool.course]\nlearner_repository = "owner/learners"\n')
     path = tmp_path / "solutions" / "05_demo.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     return path
@@ -73,8 +73,11 @@ def write_solution(tmp_path, cells):
 def test_build_writes_nbgrader_metadata_into_notebooks_and_solutions(tmp_path):
     stray = cell("code", "x = 1", "plain")
     stray.metadata["nbgrader"] = {"grade": True, "grade_id": "left_over", "points": 9}
-    path = write_solution(tmp_path, demo_cells() + [stray])
-    assert build.build(tmp_path, check=True) == ["05_demo.ipynb", "solutions/05_demo.ipynb"]
+    valid = [c for c in demo_cells() if c.id in ("intro", "todo-a", "check-05-demo", "prompt-q1", "answer-q1")]
+    path = write_solution(tmp_path, valid + [stray])   # the build also derives references: one TODO per check
+    assert build.build(tmp_path, check=True) == ["05_demo.ipynb", "solutions/05_demo.ipynb",
+                                                 "course_utils/references/__init__.py",
+                                                 "course_utils/references/nb05.py"]
     build.build(tmp_path)
     assert build.build(tmp_path, check=True) == []
     for folder in ("solutions", "notebooks"):

@@ -185,7 +185,7 @@ def test_batchnorm_cnns_train_batched_as_alone():
         def forward(self, rgb, lidar):
             return self.head(self.bn(self.conv(rgb)).mean((2, 3)))
 
-    for make in (cnn.model_zoo()["late fusion"], cnn.model_zoo()["intermediate concat"], RunningBN):
+    for make in (cnn.model_zoo()["embedding concat"], cnn.model_zoo()["feature-map concat"], RunningBN):
         recipe = dict(epochs=1, batch_size=32)
         runs = fit_seeds(make, trains, vals, seeds=SEEDS, device="cpu", **recipe)
         models, histories = separately(make, trains, vals, **recipe)
