@@ -3,7 +3,7 @@
 #   ./course.sh lab    set up (once) and open the course in JupyterLab
 #   ./course.sh test   set up (once) and run the tests: unit tests and every solved notebook under nbval
 #   ./course.sh test-integration   the second tier, tests/integration/: whole-course grading, every student
-#                      notebook run as handed out, the real-browser test (CI runs both tiers)
+#                      notebook run as handed out, the real-browser test (.ci/run runs the first tier, .ci/run-integration the second)
 # Set-up creates .venv/ with Python 3.11+ and installs the course with its dependencies.
 # PIP_CONSTRAINT (e.g. .ci/constraints.txt) pins packages; CI uses it for the CPU build of PyTorch.
 set -euo pipefail

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from .data.dataset import MultimodalDataset
+from .data.dataset import MultimodalDataset, check_dataset
 from ._folded import Folded, check_folded, foldable
 from .environment import get_device, quiet, seed_everything
-from .training import (History, _autocast, _check_dataset, _check_logits, _cpu_peak_rss_mb, _precision,
+from .training import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision,
                        _progress, count_parameters, evaluate, fit)
 
 
@@ -70,11 +70,11 @@ def _per_seed(data, seeds, name: str, required: bool = True) -> list:
             raise TypeError(f"{name} is required")
         return []
     if isinstance(data, MultimodalDataset):
-        return [_check_dataset(data, name)] * len(seeds)
+        return [check_dataset(data, name)] * len(seeds)
     data = list(data)
     if len(data) != len(seeds):
         raise ValueError(f"{name} must be one MultimodalDataset or one per seed ({len(seeds)}); got {len(data)}")
-    return [_check_dataset(d, f"{name}[{i}]") for i, d in enumerate(data)]
+    return [check_dataset(d, f"{name}[{i}]") for i, d in enumerate(data)]
 
 
 def _same_layout(datasets) -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .data.dataset import MultimodalDataset
+from .data.dataset import MultimodalDataset, check_dataset
 from .environment import get_device, quiet
 
 
@@ -85,14 +85,6 @@ class History:
             "total_time_s": self.total_time, "peak_memory_mb": self.peak_memory_mb,
             "samples_per_s": self.samples_per_second,
         }
-
-
-def _check_dataset(data, name: str) -> MultimodalDataset:
-    if not isinstance(data, MultimodalDataset):
-        raise TypeError(f"{name} must be a course_utils.data.MultimodalDataset, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError(f"{name} is empty")
-    return data
 
 
 def _check_logits(logits, batch: int, num_classes: int) -> torch.Tensor:
@@ -215,7 +207,7 @@ def evaluate(model: torch.nn.Module, data: MultimodalDataset, *, batch_size: int
 
     Returns ``{"loss": float, "accuracy": float, "logits": (N, num_classes) tensor on the CPU}``.
     """
-    data = _check_dataset(data, "data")
+    data = check_dataset(data, "data")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -278,9 +270,9 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
     float rounding), and returns one model and one ``History`` per seed. This function is the loop it
     reproduces; a model it cannot batch is trained here, seed after seed, with a printed notice.
     """
-    train = _check_dataset(train, "train")
+    train = check_dataset(train, "train")
     if val is not None:
-        val = _check_dataset(val, "val")
+        val = check_dataset(val, "val")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:

@@ -86,9 +86,11 @@ class MultimodalDataset:
 
 
 def check_dataset(data, name: str = "data") -> MultimodalDataset:
-    """``data`` itself when it is a :class:`MultimodalDataset`; else a ``TypeError`` naming what was expected."""
+    """``data`` itself when it is a non-empty :class:`MultimodalDataset`; else an error naming what was expected."""
     if not isinstance(data, MultimodalDataset):
         raise TypeError(f"{name} must be a course_utils.data.MultimodalDataset, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{name} is empty")
     return data
 
 
