@@ -30,7 +30,7 @@ from .data.dataset import MultimodalDataset, check_dataset
 from ._folded import Folded, check_folded, foldable
 from .environment import get_device, quiet, seed_everything
 from .training import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision,
-                       _progress, count_parameters, evaluate, fit)
+                       _progress, check_training_arguments, count_parameters, evaluate, fit)
 
 
 @dataclass
@@ -325,12 +325,7 @@ def _folded_engine(models, train, batch_size, device):
 def _fit_batched(make_model, trains, vals, seeds, *, engine, epochs, lr, batch_size, weight_decay, device, amp,
                  batch_transform, progress, desc) -> SeedRuns:
     device = torch.device(device) if device is not None else get_device()
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_training_arguments(epochs, batch_size, lr)
     models, rng_states = _build_models(make_model, seeds, device)
     train, val = _StackedData(trains, device), (_StackedData(vals, device) if vals else None)
     batched = _Batched(models) if engine == "vmap" else _folded_engine(models, train, batch_size, device)

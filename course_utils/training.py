@@ -87,6 +87,16 @@ class History:
         }
 
 
+def check_training_arguments(epochs, batch_size, lr) -> None:
+    """A ``ValueError`` naming the argument unless epochs and batch_size are positive ints and lr > 0."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+
+
 def _check_logits(logits, batch: int, num_classes: int) -> torch.Tensor:
     if logits is None:
         raise TypeError("the model returned None; forward must return logits of shape "
@@ -273,12 +283,7 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
     train = check_dataset(train, "train")
     if val is not None:
         val = check_dataset(val, "val")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_training_arguments(epochs, batch_size, lr)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if count_parameters(model) == 0:
