@@ -7,5 +7,10 @@ Kept apart from the check code on purpose: grading re-imports ``course_utils.fee
 PASSED: set = set()
 """Exercise ids whose check passed in this kernel."""
 
+PASSED_WITH: dict = {}
+"""Exercise id -> the learner's object (function or class) that passed its check in this kernel. Where a graded
+release withholds an exercise's reference, later cells and models build on this one instead
+(:func:`course_utils.references.implementation`)."""
+
 WAITING: list = []
 """Exercise ids that are unfinished while their reference is withheld; see :mod:`course_utils.skipping`."""

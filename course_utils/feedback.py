@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-from . import exercise_state, provenance
+from . import exercise_state, provenance, references
 
 
 class CheckFailed(AssertionError):
@@ -134,6 +134,7 @@ def exercise(exercise_id: str, title: str):
             check = Check(exercise_id, title)
             print(f"Checking exercise {exercise_id}: {title}")
             exercise_state.PASSED.discard(exercise_id)
+            exercise_state.PASSED_WITH.pop(exercise_id, None)
             try:
                 reason = provenance.reference_route(exercise_id, list(args) + list(kwargs.values()))
                 if reason:
@@ -144,6 +145,11 @@ def exercise(exercise_id: str, title: str):
             except NotImplementedError:
                 raise NotImplementedYet(f"Exercise {exercise_id} ({title}): not implemented yet: the code "
                                         "still raises NotImplementedError") from None
+            except references.Withheld as error:    # the check builds on an earlier exercise of this release
+                raise CheckFailed(f"Exercise {exercise_id} ({title}): this check builds on exercise "
+                                  f"{error.exercise_id} ({error.name}), whose reference this release does not "
+                                  f"include: make exercise {error.exercise_id}'s check pass in this kernel first"
+                                  ) from None
             except Exception as error:  # learner code crashed inside the check: say where
                 if check.none_attributes and isinstance(error, (TypeError, AttributeError)):
                     raise NotImplementedYet(
@@ -154,6 +160,8 @@ def exercise(exercise_id: str, title: str):
                 raise CheckFailed(f"Exercise {exercise_id} ({title}): your code raised "
                                   f"{type(error).__name__}: {error}{where}") from None
             exercise_state.PASSED.add(exercise_id)
+            if args:
+                exercise_state.PASSED_WITH[exercise_id] = args[0]
             if exercise_id in exercise_state.WAITING:       # the skipped cells below may run again
                 exercise_state.WAITING.remove(exercise_id)
                 print(f"▶️  Exercise {exercise_id} is no longer waited for: re-run the cells below.")

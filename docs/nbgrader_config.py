@@ -9,7 +9,14 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
-from course_utils.instructor.nbgrader_preprocessors import StderrIsNotFailure
+try:
+    from course_utils.instructor.nbgrader_preprocessors import StderrIsNotFailure
+except ImportError as error:   # the graded learner release has no instructor tools: nbgrader's process needs them
+    raise ImportError(
+        "nbgrader_config.py needs the course's instructor tools where nbgrader itself runs (the instructor's "
+        "server): pip install 'course_utils[nbgrader]' from the instructor repository there. Learners' kernels "
+        "get the graded learner release instead (docs/INSTRUCTORS.md, 'Using the course in an nbgrader course')"
+    ) from error
 
 c = get_config()  # noqa: F821  (defined by nbgrader when it loads this file)
 

@@ -107,3 +107,49 @@ def test_without_hidden_checks_a_pass_says_grading_runs_them(monkeypatch, capsys
         return torch.log((F.softmax(a, -1) + F.softmax(b, -1)) / 2)
     with pytest.raises(CheckFailed):
         nb03.check_product_of_experts(mixture)
+
+
+@pytest.fixture
+def without_nb04_to_nb07(monkeypatch):
+    """An installation whose references of notebooks 04-07 and hidden checks of 04, 05 and 07 are withheld."""
+    for n in range(4, 8):
+        monkeypatch.setitem(sys.modules, f"course_utils.references.nb{n:02d}", None)
+    for n in (4, 5, 7):
+        monkeypatch.setitem(sys.modules, f"course_utils.checks.hidden.nb{n:02d}", None)
+    monkeypatch.setattr(exercise_state, "PASSED", set())
+    monkeypatch.setattr(exercise_state, "PASSED_WITH", {})
+
+
+def test_a_later_notebook_builds_on_the_learners_passing_layer(without_nb04_to_nb07, capsys):
+    from copies import own
+    from course_utils.checks import nb04
+    from course_utils.models import attention
+    with pytest.raises(references.Withheld):
+        attention.CrossAttentionLayer                      # notebook 05's import before 04's check has passed
+    mine = own("04.cross_attention")
+    assert nb04.check_cross_attention_layer(mine)
+    assert attention.CrossAttentionLayer is mine           # what 05's import cell now gets
+    fusion = attention.CrossAttentionFusion(6, 4, dim=8, num_heads=2)
+    assert isinstance(fusion.cross_attn, mine)             # models built on the layer use the learner's
+
+
+def test_a_check_that_builds_on_an_unfinished_withheld_exercise_says_which(without_nb04_to_nb07, capsys):
+    from copies import own
+    from course_utils.checks import nb07
+    from course_utils.feedback import CheckFailed
+    with pytest.raises(CheckFailed, match="builds on exercise 07.fuse .*check pass in this kernel first"):
+        nb07.check_intermediate_forward(own("07.intermediate_forward"))
+    assert nb07.check_fuse(own("07.fuse"))
+    assert nb07.check_intermediate_forward(own("07.intermediate_forward"))
+    assert "visible checks passed; grading also runs hidden checks" in capsys.readouterr().out
+
+
+def test_a_failed_recheck_forgets_the_learners_object(without_nb04_to_nb07):
+    from copies import own
+    from course_utils.checks import nb07
+    from course_utils.feedback import CheckFailed
+    assert nb07.check_fuse(own("07.fuse"))
+    with pytest.raises(CheckFailed):
+        nb07.check_fuse(lambda a, b, mode: a)
+    with pytest.raises(references.Withheld):
+        references.implementation("07.fuse")

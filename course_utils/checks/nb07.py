@@ -80,16 +80,17 @@ def check_intermediate_forward(check, FusionCNN):
     """``FusionCNN(mode, fuse_fn=...)`` built like ``cnn.IntermediateFusionCNN``; its ``forward`` is the learner's."""
     from ..models import cnn
 
+    fuse = cnn.fuse          # exercise 07.fuse: the course's, or in a graded release your own once it passed
     for mode in cnn.FUSION_MODES:
         calls = []
 
         def spy(rgb_map, lidar_map, mode_, calls=calls):
             calls.append((rgb_map.detach().clone(), lidar_map.detach().clone(), mode_))
-            return cnn.fuse(rgb_map, lidar_map, mode_)
+            return fuse(rgb_map, lidar_map, mode_)
 
         torch.manual_seed(0)
         model = check.build(FusionCNN, mode, fuse_fn=spy)
-        reference = cnn.IntermediateFusionCNN(mode)
+        reference = cnn.IntermediateFusionCNN(mode, fuse_fn=fuse)
         try:
             reference.load_state_dict(model.state_dict())
         except RuntimeError:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..inspection import attend, query_key_gradients  # noqa: F401  (notebook 04 calls query_key_gradients here)
-from ..references import lazy_exports, reference
+from ..references import implementation, lazy_exports
 from .probes import MLP, classifier_head
 
 
@@ -48,7 +48,7 @@ class CrossAttentionFusion(nn.Module):
         self.pool_image = pool_image
         self.img_proj = nn.Linear(img_dim, dim)
         self.txt_proj = nn.Linear(txt_dim, dim)
-        self.cross_attn = (layer_cls or reference("04.cross_attention"))(dim, num_heads)
+        self.cross_attn = (layer_cls or implementation("04.cross_attention"))(dim, num_heads)
         self.norm = nn.LayerNorm(dim)
         self.classifier = classifier_head(dim, num_classes)
 
@@ -72,7 +72,7 @@ class ImageQueriesText(nn.Module):
 
     def __init__(self, dim: int, num_heads: int = 4, *, layer_cls=None):
         super().__init__()
-        self.img_to_txt = (layer_cls or reference("04.cross_attention"))(dim, num_heads)
+        self.img_to_txt = (layer_cls or implementation("04.cross_attention"))(dim, num_heads)
         self.norm_img = nn.LayerNorm(dim)
 
     def forward(self, img_embed, txt_embed):
@@ -85,7 +85,7 @@ class TextQueriesImage(nn.Module):
 
     def __init__(self, dim: int, num_heads: int = 4, *, layer_cls=None):
         super().__init__()
-        self.txt_to_img = (layer_cls or reference("04.cross_attention"))(dim, num_heads)
+        self.txt_to_img = (layer_cls or implementation("04.cross_attention"))(dim, num_heads)
         self.norm_txt = nn.LayerNorm(dim)
 
     def forward(self, img_embed, txt_embed):
@@ -106,7 +106,7 @@ class BidirectionalFusion(nn.Module):
         super().__init__()
         self.img_proj = nn.Linear(img_dim, dim)
         self.txt_proj = nn.Linear(txt_dim, dim)
-        self.block = (block_cls or reference("05.bidirectional"))(dim, num_heads, **block_kwargs)
+        self.block = (block_cls or implementation("05.bidirectional"))(dim, num_heads, **block_kwargs)
         self.classifier = classifier_head(dim, num_classes)
 
     def forward(self, image, text):

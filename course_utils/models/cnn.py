@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..references import lazy_exports, reference
+from ..references import implementation, lazy_exports
 FUSION_MODES = ("concat", "add", "hadamard")
 
 
@@ -163,7 +163,7 @@ class IntermediateFusionCNN(nn.Module):
             raise ValueError(f"mode must be one of {FUSION_MODES}, got {mode!r}")
         self.mode = mode
         self.channels_last = channels_last
-        self.fuse_fn = fuse_fn or reference("07.fuse")
+        self.fuse_fn = fuse_fn or implementation("07.fuse")
         self.rgb_stem = ConvStem(rgb_channels, stem_widths)
         # the densified LiDAR map has half the side of the depth map: one block fewer reaches the same grid
         self.lidar_stem = ConvStem(lidar_channels, stem_widths[1:])

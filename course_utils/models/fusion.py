@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..references import lazy_exports, reference
+from ..references import implementation, lazy_exports
 
 
 class ReferenceTutorialLateFusion(nn.Module):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..references import lazy_exports, reference
+from ..references import implementation, lazy_exports
 from .probes import classifier_head
 
 
@@ -28,7 +28,7 @@ class GMUModel(nn.Module):
     def __init__(self, img_dim: int = 32, txt_dim: int = 16, embed_dim: int = 32, num_classes: int = 3,
                  gmu_class=None):
         super().__init__()
-        self.gmu = (gmu_class or reference("06.gmu"))(img_dim, txt_dim, embed_dim)
+        self.gmu = (gmu_class or implementation("06.gmu"))(img_dim, txt_dim, embed_dim)
         self.classifier = classifier_head(embed_dim, num_classes)
         self.last_gate = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..references import lazy_exports, reference
+from ..references import implementation, lazy_exports
 
 class MLP(nn.Module):
     """``in_dim -> hidden_dim -> ReLU -> ... -> out_dim``; maps ``(B, in_dim)`` to ``(B, out_dim)``."""

@@ -66,6 +66,19 @@ def reference(exercise_id: str):
                        f"finish exercise {exercise_id} and pass its check", exercise_id, name) from None
 
 
+def implementation(exercise_id: str):
+    """What the course's models build on for ``exercise_id``: its reference, or, where this release withholds
+    it, the learner's own implementation once it has passed its check in this kernel (so a graded notebook
+    that builds on an earlier withheld exercise runs on the learner's code); else :class:`Withheld`."""
+    try:
+        return reference(exercise_id)
+    except Withheld:
+        from .. import exercise_state
+        if exercise_id in exercise_state.PASSED_WITH:
+            return exercise_state.PASSED_WITH[exercise_id]
+        raise
+
+
 def complete() -> bool:
     """Whether every exercise's reference is importable (a self-study release, the instructor's package)."""
     return all(available(exercise_id) for exercise_id in INDEX)
@@ -73,10 +86,11 @@ def complete() -> bool:
 
 def lazy_exports(module: str, names: dict):
     """A module-level ``__getattr__`` for ``module`` that resolves ``names`` (``{attribute: exercise id}``) to
-    the references on first use, so the module imports even where a graded release withholds them."""
+    the references on first use (see :func:`implementation`), so the module imports even where a graded
+    release withholds them."""
     def __getattr__(attribute: str):
         if attribute in names:
-            return reference(names[attribute])
+            return implementation(names[attribute])
         raise AttributeError(f"module {module!r} has no attribute {attribute!r}")
     return __getattr__
 

@@ -117,6 +117,17 @@ def submission(released, name: str, kind: str):
 KINDS = ["solved", "unsolved", "partly_solved", "check_edited", "check_deleted", "stderr_noise"]
 
 
+def exercise_points(name: str) -> dict:
+    """Exercise id -> points, from the check cells of the solution notebook ``name``."""
+    nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    return {c.metadata["course"]["check"]: c.metadata["course"]["points"] for c in nb.cells
+            if "check" in c.metadata.get("course", {})}
+
+
+EXERCISES = {name: exercise_points(name) for name in NOTEBOOKS}
+FULL_MARKS = sum(sum(points.values()) for points in EXERCISES.values())
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     python = nbgrader_python(tmp_path_factory.mktemp("nbgrader_env"))
@@ -198,15 +209,15 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(grades):
                     assert max_score == 0 and score == 0, (kind, name, grade_id, score, max_score)
             assert float(row["total"]) == graded["total"], (kind, name, row["total"], graded["total"])
             assert float(row["max_points"]) == graded["max"], (kind, name)
-    assert compared == len(KINDS) * 3           # 00 has one exercise, 01 two
+    assert compared == len(KINDS) * sum(len(points) for points in EXERCISES.values())
 
 
 def test_the_fixture_spans_full_partial_and_no_credit(grades):
     totals = {r["learner"]: sum(float(x["total"]) for x in grades["course"] if x["learner"] == r["learner"])
               for r in grades["course"]}
-    assert totals["solved"] == totals["stderr_noise"] == totals["check_deleted"] == 5          # 1 + 2 + 2 points
+    assert totals["solved"] == totals["stderr_noise"] == totals["check_deleted"] == FULL_MARKS
     assert totals["unsolved"] == totals["check_edited"] == 0
-    assert 0 < totals["partly_solved"] < 5
+    assert 0 < totals["partly_solved"] < FULL_MARKS
 
 
 @pytest.mark.parametrize("kind, passes", [("unsolved", False), ("solved", True),
