@@ -344,3 +344,13 @@ def test_gate_explorer_widget_builds_and_leaves_gate_alone(monkeypatch):
     slider = box.children[0]
     slider.value = 0.8                       # moving the slider re-evaluates without changing the model
     assert model.gate.item() == 0.0
+
+
+@pytest.mark.parametrize("forward", [_one_modality, _raw_gate, _swapped], ids=["one-modality", "raw-gate", "swapped"])
+def test_without_hidden_checks_the_scalar_gate_properties_still_reject(forward, monkeypatch):
+    """A graded release leaves hidden/nb06.py out: the saturated-gate property still catches these mistakes."""
+    import sys
+    monkeypatch.setitem(sys.modules, "course_utils.checks.hidden.nb06", None)
+    with pytest.raises(CheckFailed, match="a saturated gate keeps one modality"):
+        nb06.check_gated_fusion(_variant(forward=forward))
+    assert nb06.check_gated_fusion(GatedFusionModel)

@@ -1,7 +1,8 @@
 """Checks for notebook 06 (gated fusion): the scalar gate and the Gated Multimodal Unit.
 
-Every check runs the learner's own modules and compares with the equation computed from them
-(their projections, their gate), so any correct implementation passes whatever its layer layout.
+Every check runs the learner's own modules; the comparisons with the equation computed from them (their
+projections, their gate) are in :mod:`.hidden.nb06`, so any correct implementation passes whatever its layer
+layout.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from ..feedback import exercise
+from .common import hidden
 
 
 def _inputs(batch: int, img_dim: int, txt_dim: int, seed: int, scale: float = 1.0):
@@ -60,26 +62,17 @@ def check_gated_fusion(check, GatedFusionModel):
     out = check.call(model, x_v, x_t, what="GatedFusionModel.forward")
     check.shape(out, (6, 3), "logits")
 
-    with torch.no_grad():
-        h_v, h_t = img_proj(x_v), txt_proj(x_t)
-        for alpha in (0.0, 1.5, -2.0):
-            gate.fill_(alpha)
-            a = torch.sigmoid(torch.tensor(alpha))
-            got = model(x_v, x_t)
-            if _close(got, classifier(a * h_v + (1 - a) * h_t)):
-                continue
-            if _close(got, classifier(a * h_v + h_t)) or _close(got, classifier(h_v + (1 - a) * h_t)):
-                check.fail("the gate is applied to one modality only; mix both: "
-                           "z = sigmoid(gate) * h_v + (1 - sigmoid(gate)) * h_t")
-            if _close(got, classifier(alpha * h_v + (1 - alpha) * h_t)):
-                check.fail("the raw gate is used as the weight; squash it first: a = torch.sigmoid(self.gate)")
-            if _close(got, classifier((1 - a) * h_v + a * h_t)):
-                check.fail("the weights are swapped: the image gets sigmoid(gate), the text 1 - sigmoid(gate)")
-            diff = (got - classifier(a * h_v + (1 - a) * h_t)).abs().max().item()
-            check.fail(f"with gate = {alpha} the logits differ from classifier(sigmoid(gate) * img_proj(img) + "
-                       f"(1 - sigmoid(gate)) * txt_proj(txt)) by up to {diff:.3g}")
+    hidden(check, "nb06", "scalar_gate_values", model, gate, img_proj, txt_proj, classifier, x_v, x_t)
+    with torch.no_grad():        # a saturated gate keeps one modality: the other no longer changes the logits
+        for value, kept, ignored, x_other in ((20.0, "image", "text", (x_v, -x_t)),
+                                              (-20.0, "text", "image", (-x_v, x_t))):
+            gate.fill_(value)
+            same = _close(model(x_v, x_t), model(*x_other), atol=1e-4)
+            check.expect(same, f"with sigmoid(gate) near {1 if value > 0 else 0} only the {kept} counts",
+                         f"with gate = {value:g} (sigmoid(gate) = {torch.sigmoid(torch.tensor(value)).item():.2g}) "
+                         f"the logits still change with the {ignored}: sigmoid(gate) weights the image and "
+                         f"1 - sigmoid(gate) the text, so a saturated gate keeps one modality")
         gate.zero_()
-    check.ok("logits = classifier(sigmoid(gate) * h_v + (1 - sigmoid(gate)) * h_t) for several gate values")
 
     model.zero_grad()
     check.call(model, x_v, x_t).logsumexp(dim=1).sum().backward()
@@ -121,19 +114,9 @@ def check_gmu(check, GatedMultimodalUnit):
     check.expect(bool(((z > 0) & (z < 1)).all()), "every gate value lies in (0, 1)",
                  f"gate values should lie in (0, 1) (a sigmoid), got range [{z.min().item():.3g}, {z.max().item():.3g}]")
 
+    hidden(check, "nb06", "gmu_values", img_proj, txt_proj, x_v, x_t, h, z)
     with torch.no_grad():
-        h_v, h_t = torch.tanh(img_proj(x_v)), torch.tanh(txt_proj(x_t))
-        zd, hd = z.detach(), h.detach()
-        if not _close(hd, zd * h_v + (1 - zd) * h_t):
-            if _close(hd, zd * h_v + h_t) or _close(hd, h_v + (1 - zd) * h_t):
-                check.fail("the gate is applied to one modality only; mix both: h = z * h_v + (1 - z) * h_t")
-            if _close(hd, zd * img_proj(x_v) + (1 - zd) * txt_proj(x_t)):
-                check.fail("h_v and h_t need a tanh: h_v = tanh(W_v x_v), h_t = tanh(W_t x_t)")
-            if _close(hd, (1 - zd) * h_v + zd * h_t):
-                check.fail("z weights the image and 1 - z the text; you have them swapped")
-            diff = (hd - (zd * h_v + (1 - zd) * h_t)).abs().max().item()
-            check.fail(f"h differs from z * tanh(img_proj(x_v)) + (1 - z) * tanh(txt_proj(x_t)) by up to {diff:.3g}")
-        check.ok("h = z * tanh(W_v x_v) + (1 - z) * tanh(W_t x_t)")
+        zd = z.detach()
 
         spread = (zd - zd.mean(0)).abs().max().item()
         check.expect(spread > 1e-4, "the gate differs between samples",

@@ -1,4 +1,4 @@
-"""A graded release (references of notebooks 04 and later withheld), installed where learners install it.
+"""A graded release of the whole course (every reference withheld), installed where learners install it.
 
 The learner wheel goes into a fresh virtual environment with only its runtime dependencies (torch 2.13 CPU from
 this machine's disk, then the wheel, which brings numpy, matplotlib, ipywidgets and tqdm); ipykernel is added
@@ -26,7 +26,7 @@ from nbclient import NotebookClient
 from course_utils.instructor import release
 
 ROOT = Path(__file__).resolve().parents[2]
-WITHHOLD_FROM = 4
+WITHHOLD_FROM = 0          # the whole course for credit: no reference of any exercise is installed
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SOLVED = sorted((ROOT / "solutions").glob("*.ipynb"))
 WITH_REFERENCES = sorted(int(p.stem[2:]) for p in (ROOT / "course_utils" / "references").glob("nb[0-9][0-9].py"))
