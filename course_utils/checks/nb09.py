@@ -91,7 +91,7 @@ def check_info_nce(check, info_nce):
         check.close(hot, math.log(10), "at a very high temperature the loss tends to log B (uniform softmax)",
                     atol=1e-3, hint="Divide the similarities by the temperature (do not multiply), and average "
                                     "over the pairs rather than summing.")
-    hidden(check, "nb09", "info_nce", info_nce, _loss)
+    hidden(check, "nb09", "info_nce_values", info_nce, _loss)
 
 
 def _recall(check, recall_at_k, similarity, k, what):
@@ -134,4 +134,4 @@ def check_recall_at_k(check, recall_at_k):
                     hint="The match of query i is candidate i (the diagonal), not a fixed column.")
     check.close(_recall(check, recall_at_k, scores, 30, "k = N"), 1.0, "recall@N is 1 (every match is in the top N)",
                 atol=1e-6)
-    hidden(check, "nb09", "recall_at_k", recall_at_k, _recall)
+    hidden(check, "nb09", "recall_values", recall_at_k, _recall)

@@ -88,7 +88,7 @@ def info_nce_mistake(check, info_nce) -> str:
     return ""
 
 
-def info_nce(check, info_nce, loss_of):
+def info_nce_values(check, info_nce, loss_of):
     """The loss against the reference on random batches of several sizes and temperatures."""
     __tracebackhide__ = True
     gen = torch.Generator().manual_seed(5)
@@ -159,7 +159,7 @@ def recall_worked_hint(check, values: dict, similarity) -> str:
     return ""
 
 
-def recall_at_k(check, recall_at_k, recall_of):
+def recall_values(check, recall_at_k, recall_of):
     """recall@k against the reference on random similarity matrices, several sizes and k."""
     __tracebackhide__ = True
     gen = torch.Generator().manual_seed(7)
