@@ -188,7 +188,8 @@ def _nce(direction="both", normalise="rows", scale="divide", targets="arange", r
         if detach:
             s = s.detach()
         n = len(s)
-        t = {"arange": torch.arange(n), "flip": torch.arange(n).flip(0), "zeros": torch.zeros(n, dtype=torch.long)}[targets]
+        t = {"arange": torch.arange(n), "flip": torch.arange(n).flip(0),
+             "zeros": torch.zeros(n, dtype=torch.long)}[targets]
         ab = F.cross_entropy(s, t, reduction=reduce)
         ba = F.cross_entropy(s.T if direction != "same twice" else s, t, reduction=reduce)
         value = {"both": ab + ba, "same twice": ab + ba, "a->b": 2 * ab, "b->a": 2 * ba}[direction]
