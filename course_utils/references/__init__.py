@@ -27,6 +27,8 @@ INDEX = {
     '07.fuse': ('nb07', 'fuse'),
     '07.intermediate_forward': ('nb07', 'FeatureMapFusionCNN'),
     '08.moddrop': ('nb08', 'ModalityDropout'),
+    '09.infonce': ('nb09', 'info_nce'),
+    '09.recall_at_k': ('nb09', 'recall_at_k'),
 }
 """Exercise id -> (module, name) of its reference."""
 
