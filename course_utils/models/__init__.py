@@ -6,6 +6,7 @@
 - ``attention``: attention-based fusion models and token baselines around notebooks 04 and 05's exercises
 - ``gating``: the GMU classifier and gate read-outs around notebook 06's exercises
 - ``cnn``: CNN encoders, late and intermediate RGB + LiDAR fusion (notebook 07)
+- ``imbalance``: intermediate fusion, unimodal models and encoder probes for modality imbalance (notebook 11)
 """
 from . import probes
 from .probes import MLP, LinearProbe, AdditiveProbe, ConcatMLP, classifier_head

@@ -27,6 +27,8 @@ INDEX = {
     '07.fuse': ('nb07', 'fuse'),
     '07.intermediate_forward': ('nb07', 'FeatureMapFusionCNN'),
     '08.moddrop': ('nb08', 'ModalityDropout'),
+    '11.unimodal_heads': ('nb11', 'UnimodalHeadsFusion'),
+    '11.auxiliary_loss': ('nb11', 'auxiliary_loss'),
 }
 """Exercise id -> (module, name) of its reference."""
 
