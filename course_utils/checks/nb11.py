@@ -145,4 +145,4 @@ def check_auxiliary_loss(check, auxiliary_loss):
         more, more_labels = _logits(unimodal, unimodal=unimodal)
         _value(check, auxiliary_loss, more, more_labels, 1.0)
     check.ok("works for 1 and 3 unimodal heads")
-    hidden(check, "nb11", "auxiliary_loss", auxiliary_loss)
+    hidden(check, "nb11", "auxiliary_loss_value", auxiliary_loss)

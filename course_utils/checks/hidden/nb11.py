@@ -69,7 +69,7 @@ _ADVICE = {
 }
 
 
-def auxiliary_loss(check, fn):
+def auxiliary_loss_value(check, fn):
     """``fn`` against the reference value on several weights, numbers of modalities and batches."""
     __tracebackhide__ = True
     for seed, (weight, unimodal, batch) in enumerate([(0.3, 2, 8), (2.5, 2, 5), (0.7, 3, 6)]):
