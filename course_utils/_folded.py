@@ -135,11 +135,16 @@ class Folded:
         return self.params.get(name, self.buffers.get(name))
 
     def logits(self, inputs):
-        """``inputs``: per modality ``(S, B, ...)`` -> logits ``(S, B, C)``."""
+        """``inputs``: per modality ``(S, B, ...)`` -> logits ``(S, B, C)`` (or a tuple of ``(S, B, ...)``
+        tensors when the model returns one, as with ``fit``'s ``loss``)."""
         s, b = inputs[0].shape[:2]
         for module, attribute, name in self.direct:
             setattr(module, attribute, self.params[name].repeat_interleave(b, dim=0))
         out = self.base(*[x.reshape(s * b, *x.shape[2:]) for x in inputs])
+        if isinstance(out, (tuple, list)):      # (logits, *more) in training mode (a custom loss in fit)
+            if not all(isinstance(o, torch.Tensor) and o.dim() >= 1 and o.shape[0] == s * b for o in out):
+                raise ValueError("the folded model did not return (S*B, ...) tensors")
+            return type(out)(o.reshape(s, b, *o.shape[1:]) for o in out)
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != s * b:
             raise ValueError("the folded model did not return (S*B, C) logits")
         return out.reshape(s, b, -1)

@@ -29,8 +29,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from .data.dataset import MultimodalDataset, check_dataset
 from ._folded import Folded, check_folded, foldable
 from .environment import get_device, quiet, seed_everything
-from .training import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision,
-                       _progress, check_training_arguments, count_parameters, evaluate, fit)
+from .training import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision, _progress,
+                       check_loss_value, check_training_arguments, count_parameters, evaluate, fit,
+                       training_logits)
 
 
 @dataclass
@@ -216,7 +217,7 @@ def evaluate_seeds(models, data, *, batch_size: int = 4096, device=None, amp: bo
 def fit_seeds(make_model, train, val=None, *, seeds=(0, 1, 2), epochs: int = 20, lr: float = 3e-3,
               batch_size: int = 128, weight_decay: float = 0.0, device=None, amp: bool = True,
               batch_transform=None, progress: bool | None = None, desc: str | None = None,
-              batched: bool = True, engine: str = "folded") -> SeedRuns:
+              batched: bool = True, engine: str = "folded", loss=None) -> SeedRuns:
     """``fit`` one model per seed, all seeds in one batched step; returns :class:`SeedRuns`.
 
     For each seed ``s`` this trains what ::
@@ -236,6 +237,8 @@ def fit_seeds(make_model, train, val=None, *, seeds=(0, 1, 2), epochs: int = 20,
         epochs, lr, batch_size, weight_decay, device, amp, progress, desc: as in :func:`fit`.
         batch_transform: as in :func:`fit`; applied to each seed's batch separately, outside the batched
             map, with that seed's own random stream (so modality-dropout masks differ between seeds).
+        loss: as in :func:`fit`, called once per seed on that seed's outputs and labels (the model's
+            logits, or its tuple ``(logits, *more)``), so each seed's loss is what ``fit`` computes for it.
         batched: ``False`` trains with plain ``fit`` seed after seed (the reference this is tested against).
         engine: ``"folded"`` (default): the seeds are folded into the batch and each layer with parameters
             applies its seed's slice (:mod:`course_utils._folded`; checked against the separate models on
@@ -261,7 +264,7 @@ def fit_seeds(make_model, train, val=None, *, seeds=(0, 1, 2), epochs: int = 20,
                         "so that each seed builds its own")
     trains, vals = _per_seed(train, seeds, "train"), _per_seed(val, seeds, "val", required=False)
     recipe = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, device=device,
-                  amp=amp, batch_transform=batch_transform, progress=progress)
+                  amp=amp, batch_transform=batch_transform, progress=progress, loss=loss)
     reason = "" if batched else "batched=False"
     if batched and not (_same_layout(trains) and (not vals or _same_layout(vals))):
         reason = "the seeds' data sets differ in size or shape"
@@ -323,7 +326,7 @@ def _folded_engine(models, train, batch_size, device):
 
 
 def _fit_batched(make_model, trains, vals, seeds, *, engine, epochs, lr, batch_size, weight_decay, device, amp,
-                 batch_transform, progress, desc) -> SeedRuns:
+                 batch_transform, progress, desc, loss) -> SeedRuns:
     device = torch.device(device) if device is not None else get_device()
     check_training_arguments(epochs, batch_size, lr)
     models, rng_states = _build_models(make_model, seeds, device)
@@ -344,7 +347,7 @@ def _fit_batched(make_model, trains, vals, seeds, *, engine, epochs, lr, batch_s
     state = dict(rng_states=rng_states, first_step=True)
     for _ in _progress(range(epochs), show, desc):
         _train_epoch(batched, train, val, generators, optimizer, scaler, histories, state,
-                     batch_size=batch_size, device=device, amp=amp, batch_transform=batch_transform)
+                     batch_size=batch_size, device=device, amp=amp, batch_transform=batch_transform, loss=loss)
     if batch_transform is not None:     # the global generator ends where the last seed's fit would leave it
         _set_rng_state(state["rng_states"][-1], device)
     batched.copy_into(models)
@@ -371,8 +374,15 @@ def _leave_state_like_fit(models, vals) -> None:
             model(*[m[start:].to(next(model.parameters()).device) for m in data.modalities])
 
 
+def _seed_slice(outputs, s: int):
+    """Seed ``s``'s part of a batched training output: a tensor ``(S, B, ...)`` or a tuple of them."""
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(o[s] for o in outputs)
+    return outputs[s]
+
+
 def _train_epoch(batched, train, val, generators, optimizer, scaler, histories, state, *, batch_size, device,
-                 amp, batch_transform) -> None:
+                 amp, batch_transform, loss=None) -> None:
     """One epoch for every seed: per step one batched forward, one backward, one AdamW update."""
     start = time.perf_counter()
     batched.base.train()
@@ -386,8 +396,15 @@ def _train_epoch(batched, train, val, generators, optimizer, scaler, histories, 
             inputs = _per_seed_transform(batch_transform, inputs, y, state["rng_states"], device)
         try:
             with _autocast(device, amp):
-                logits = batched.logits(inputs)                                                  # (S, B, C)
-                losses = F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").mean(1)  # (S,)
+                outputs = batched.logits(inputs)                              # (S, B, C), or a tuple of (S, B, ...)
+                logits = outputs[0] if loss is not None and isinstance(outputs, (tuple, list)) else outputs
+                if loss is None:
+                    losses = F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").mean(1)  # (S,)
+                else:
+                    losses = torch.stack([check_loss_value(loss(_seed_slice(outputs, s), y[s]))
+                                          for s in range(num_seeds)])
+            if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
+                raise _NotBatchable("the model's training output is not logits or a tuple (logits, ...)")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses.sum()).backward()
         except Exception as error:  # noqa: BLE001
@@ -397,7 +414,7 @@ def _train_epoch(batched, train, val, generators, optimizer, scaler, histories, 
             raise _NotBatchable(f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}")
         if state["first_step"]:
             state["first_step"] = False
-            _check_logits(logits[0], y.shape[1], train.num_classes)
+            training_logits(_seed_slice(outputs, 0), y.shape[1], train.num_classes, loss is not None)
         scaler.step(optimizer)
         scaler.update()
         loss_sum += losses.detach() * y.shape[1]

@@ -109,6 +109,23 @@ def _check_logits(logits, batch: int, num_classes: int) -> torch.Tensor:
     return logits
 
 
+def training_logits(outputs, batch: int, num_classes: int, custom_loss: bool) -> torch.Tensor:
+    """The logits in what a model returns in training mode: the output itself, or, when ``fit`` was given a
+    ``loss``, the first element of a tuple ``(logits, *more)`` (e.g. fused logits, then auxiliary heads')."""
+    if custom_loss and isinstance(outputs, (tuple, list)) and outputs:
+        outputs = outputs[0]
+    return _check_logits(outputs, batch, num_classes)
+
+
+def check_loss_value(value) -> torch.Tensor:
+    """``value`` when it is a scalar float tensor (a custom ``loss``'s result); else a clear error."""
+    if not isinstance(value, torch.Tensor) or value.dim() != 0 or not value.is_floating_point():
+        got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise TypeError("loss(outputs, labels) must return one number, a 0-dimensional float tensor "
+                        f"(the mean over the batch), got {got}")
+    return value
+
+
 def _autocast(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -253,7 +270,7 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
         epochs: int = 20, lr: float = 3e-3, batch_size: int = 128, weight_decay: float = 0.0,
         device: torch.device | str | None = None, seed: int | None = 0, amp: bool = True,
         batch_transform=None, progress: bool | None = None, desc: str | None = None,
-        channels_last: bool | None = None, compile: bool = False) -> History:
+        channels_last: bool | None = None, compile: bool = False, loss=None) -> History:
     """Train ``model`` with Adam(W) and cross-entropy; evaluate on ``val`` after every epoch.
 
     Args:
@@ -269,6 +286,11 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
         channels_last: store 4-D inputs and the model in the channels-last memory format. ``None``
             (default): on CUDA when some modality is 4-D, never on the CPU. Changes speed, not results.
         compile: run the model through ``torch.compile``; on failure warn once and run eagerly.
+        loss: optional ``loss(outputs, labels) -> scalar`` used for training instead of
+            ``F.cross_entropy(logits, labels)``; ``outputs`` is what the model returns in training mode,
+            its logits or a tuple ``(logits, *more)`` such as auxiliary heads' logits (notebook 11). The
+            logits (the first element) give the training accuracy; validation and :func:`evaluate` run the
+            model in eval mode, where it must return the logits alone, and score them with cross-entropy.
     Returns:
         :class:`History` with per-epoch losses, accuracies, times and training throughput
         (samples/s), parameter count, peak memory and how the steps ran (precision, channels-last,
@@ -315,7 +337,8 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
     with _cudnn_benchmark(device):
         _train_epochs(model, step_model, train, val, optimizer, scaler, generator, history,
                       epochs=epochs, batch_size=batch_size, device=device, amp=amp,
-                      batch_transform=batch_transform, epochs_iter=_progress(range(epochs), show, desc))
+                      batch_transform=batch_transform, loss=loss,
+                      epochs_iter=_progress(range(epochs), show, desc))
     history.compiled = bool(compile) and step_model.active
     history._samples = n * epochs
     if device.type == "cuda":
@@ -329,7 +352,7 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
 
 
 def _train_epochs(model, step_model, train, val, optimizer, scaler, generator, history, *,
-                  epochs, batch_size, device, amp, batch_transform, epochs_iter) -> None:
+                  epochs, batch_size, device, amp, batch_transform, epochs_iter, loss=None) -> None:
     """The epoch loop of :func:`fit`: no host synchronisation inside an epoch."""
     n = len(train)
     for _ in epochs_iter:
@@ -345,13 +368,14 @@ def _train_epochs(model, step_model, train, val, optimizer, scaler, generator, h
             if batch_transform is not None:
                 inputs = list(batch_transform(inputs, y))
             with _autocast(device, amp):
-                logits = _check_logits(step_model(*inputs), len(idx), train.num_classes)
-                loss = F.cross_entropy(logits.float(), y)
+                outputs = step_model(*inputs)
+                logits = training_logits(outputs, len(idx), train.num_classes, loss is not None)
+                value = F.cross_entropy(logits.float(), y) if loss is None else check_loss_value(loss(outputs, y))
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(value).backward()
             scaler.step(optimizer)
             scaler.update()
-            loss_sum += loss.detach() * len(idx)
+            loss_sum += value.detach() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum()
         # the first host read-back of the epoch: it waits for every queued step, so the clock is right
         history.train_loss.append(loss_sum.item() / n)

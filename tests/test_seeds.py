@@ -227,3 +227,31 @@ def test_seeds_with_different_data_sizes_fall_back(splits, capsys):
     sets = [splits[0][0], splits[1][0][:100], splits[2][0]]
     runs = fit_seeds(lambda: fusion.EarlyFusionModel(32, 16, 16, 2), sets, seeds=SEEDS, device="cpu", epochs=1)
     assert not runs.batched and "differ in size" in runs.fallback_reason
+
+
+def test_a_custom_loss_trains_batched_as_fit_trains_it(splits):
+    """``loss=`` with a model that returns (logits, extra logits) in training: the seeds fold, each seed's loss
+    is its own, and the result is what fit gives seed by seed."""
+    from course_utils.models import imbalance
+    trains, vals = [s[0] for s in splits], [s[1] for s in splits]
+    F = nn.functional
+
+    class Heads(imbalance.IntermediateFusion):
+        def __init__(self):
+            super().__init__(easy_dim=32, hard_dim=16, hidden=16)
+            self.extra = nn.Linear(16, 2)
+
+        def forward(self, a, b):
+            z = self.hard_encoder(b)
+            fused = self.head(torch.cat([self.easy_encoder(a), z], -1))
+            return (fused, self.extra(z)) if self.training else fused
+
+    loss = lambda out, y: F.cross_entropy(out[0], y) + 2.0 * F.cross_entropy(out[1], y)  # noqa: E731
+    recipe = dict(epochs=2, batch_size=64, lr=3e-3, loss=loss)
+    runs = fit_seeds(Heads, trains, vals, seeds=SEEDS, device="cpu", **recipe)
+    models, histories = separately(Heads, trains, vals, **recipe)
+    assert runs.batched
+    assert_same_parameters(runs.models, models)
+    for h_batched, h_alone in zip(runs.histories, histories):
+        assert h_batched.train_loss == pytest.approx(h_alone.train_loss, abs=1e-5)
+        assert h_batched.val_acc == pytest.approx(h_alone.val_acc, abs=1e-6)

@@ -93,3 +93,55 @@ def test_evaluate_and_metrics(split):
     assert per_class_accuracy(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2).tolist() == [0.5, 1.0]
     with pytest.raises(ValueError, match="differ in shape"):
         accuracy(torch.zeros(3), torch.zeros(4))
+
+
+class WithAuxiliaryLogits(nn.Module):
+    """Fused logits plus one extra head's logits in training mode; the fused logits alone in eval mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = models.ConcatMLP((32, 16), 16, 2)
+        self.extra = nn.Linear(32, 2)
+
+    def forward(self, img, txt):
+        fused = self.body(img, txt)
+        return (fused, self.extra(img)) if self.training else fused
+
+
+def test_fit_with_a_custom_loss_matches_a_plain_loop(split):
+    """``loss=`` replaces the cross-entropy in training; the model's tuple goes to it, its first entry is scored."""
+    train, val = split
+    torch.manual_seed(0)
+    model, twin = WithAuxiliaryLogits(), WithAuxiliaryLogits()
+    twin.load_state_dict(model.state_dict())
+    F = nn.functional
+    loss = lambda out, y: F.cross_entropy(out[0], y) + 0.5 * F.cross_entropy(out[1], y)  # noqa: E731
+    h = fit(model, train, val, epochs=1, batch_size=64, lr=1e-2, seed=7, device="cpu", loss=loss)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(7))
+    opt = torch.optim.AdamW(twin.parameters(), lr=1e-2, weight_decay=0.0)
+    total, correct = 0.0, 0
+    for i in range(0, len(train), 64):
+        idx = order[i:i + 64]
+        out = twin(*[m[idx] for m in train.modalities])
+        value = loss(out, train.labels[idx])
+        opt.zero_grad(); value.backward(); opt.step()
+        total += value.item() * len(idx)
+        correct += int((out[0].argmax(1) == train.labels[idx]).sum())
+    assert h.train_loss[0] == pytest.approx(total / len(train), rel=1e-5)
+    assert h.train_acc[0] == pytest.approx(correct / len(train))
+    assert h.val_acc[0] == pytest.approx(evaluate(model, val)["accuracy"])
+    assert torch.allclose(model.extra.weight, twin.extra.weight, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss, message", [
+    (lambda out, y: nn.functional.cross_entropy(out[0], y, reduction="none"), r"one number.*shape \(64,\)"),
+    (lambda out, y: nn.functional.cross_entropy(out[0], y).item(), "one number.*float"),
+])
+def test_fit_rejects_a_loss_that_is_not_one_number(split, loss, message):
+    with pytest.raises(TypeError, match=message):
+        fit(WithAuxiliaryLogits(), split[0], epochs=1, batch_size=64, device="cpu", loss=loss)
+
+
+def test_a_tuple_without_a_loss_is_an_error(split):
+    with pytest.raises(TypeError, match="tensor of logits"):
+        fit(WithAuxiliaryLogits(), split[0], epochs=1, device="cpu")

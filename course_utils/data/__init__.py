@@ -7,6 +7,7 @@
 - ``shapes``: rendered cubes and spheres seen by a camera and a LiDAR (notebook 07)
 - ``folder``: the reference RGB + LiDAR folder layout, read and written (notebook 07)
 - ``paired``: two views of one latent, each with its own nuisance, and a few-labels subset (notebook 09)
+- ``imbalance``: an easy linear shortcut beside a harder, richer modality (notebook 11)
 
 Import those by module, e.g. ``from course_utils.data.binding import make_binding``.
 """
@@ -19,6 +20,7 @@ from .synthetic import (
     make_reference_tutorial_data,
 )
 from .paired import make_paired, few_labels
+from .imbalance import make_imbalance
 
 __all__ = [
     "MultimodalDataset",
@@ -29,4 +31,5 @@ __all__ = [
     "make_reference_tutorial_data",
     "make_paired",
     "few_labels",
+    "make_imbalance",
 ]

@@ -7,6 +7,7 @@
 - ``gating``: the GMU classifier and gate read-outs around notebook 06's exercises
 - ``cnn``: CNN encoders, late and intermediate RGB + LiDAR fusion (notebook 07)
 - ``contrastive``: two-tower encoders, contrastive training runs, embeddings around notebook 09's exercises
+- ``imbalance``: intermediate fusion, unimodal models and encoder probes for modality imbalance (notebook 11)
 """
 from . import probes
 from .probes import MLP, LinearProbe, AdditiveProbe, ConcatMLP, classifier_head

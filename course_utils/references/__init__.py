@@ -29,6 +29,8 @@ INDEX = {
     '08.moddrop': ('nb08', 'ModalityDropout'),
     '09.infonce': ('nb09', 'info_nce'),
     '09.recall_at_k': ('nb09', 'recall_at_k'),
+    '11.unimodal_heads': ('nb11', 'UnimodalHeadsFusion'),
+    '11.auxiliary_loss': ('nb11', 'auxiliary_loss'),
 }
 """Exercise id -> (module, name) of its reference."""
 
