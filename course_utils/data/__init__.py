@@ -8,6 +8,7 @@
 - ``folder``: the reference RGB + LiDAR folder layout, read and written (notebook 07)
 - ``paired``: two views of one latent, each with its own nuisance, and a few-labels subset (notebook 09)
 - ``imbalance``: an easy linear shortcut beside a harder, richer modality (notebook 11)
+- ``interaction``: a label that depends on a product of the two modalities (notebook 10)
 
 Import those by module, e.g. ``from course_utils.data.binding import make_binding``.
 """
@@ -21,6 +22,7 @@ from .synthetic import (
 )
 from .paired import make_paired, few_labels
 from .imbalance import make_imbalance
+from .interaction import make_interaction
 
 __all__ = [
     "MultimodalDataset",
@@ -32,4 +34,5 @@ __all__ = [
     "make_paired",
     "few_labels",
     "make_imbalance",
+    "make_interaction",
 ]

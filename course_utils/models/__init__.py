@@ -8,6 +8,7 @@
 - ``cnn``: CNN encoders, late and intermediate RGB + LiDAR fusion (notebook 07)
 - ``contrastive``: two-tower encoders, contrastive training runs, embeddings around notebook 09's exercises
 - ``imbalance``: intermediate fusion, unimodal models and encoder probes for modality imbalance (notebook 11)
+- ``multiplicative``: FiLM, tensor fusion and low-rank fusion classifiers around notebook 10's exercises
 """
 from . import probes
 from .probes import MLP, LinearProbe, AdditiveProbe, ConcatMLP, classifier_head

@@ -29,6 +29,9 @@ INDEX = {
     '08.moddrop': ('nb08', 'ModalityDropout'),
     '09.infonce': ('nb09', 'info_nce'),
     '09.recall_at_k': ('nb09', 'recall_at_k'),
+    '10.tensor_fusion': ('nb10', 'tensor_fusion'),
+    '10.low_rank_fusion': ('nb10', 'LowRankFusion'),
+    '10.film': ('nb10', 'FiLM'),
     '11.unimodal_heads': ('nb11', 'UnimodalHeadsFusion'),
     '11.auxiliary_loss': ('nb11', 'auxiliary_loss'),
 }
