@@ -153,3 +153,20 @@ def test_a_failed_recheck_forgets_the_learners_object(without_nb04_to_nb07):
         nb07.check_fuse(lambda a, b, mode: a)
     with pytest.raises(references.Withheld):
         references.implementation("07.fuse")
+
+
+def test_no_setup_cell_imports_an_exercise_name():
+    """The first code cell installs the withheld-reference guard (by importing course_utils) and is therefore not
+    guarded itself: importing an exercise's name there (lazily a reference) would raise in a graded release.
+    Such an import goes into a cell of its own right below (docs/AUTHORING.md)."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+    names = {name for _, name in references.INDEX.values()}
+    for path in sorted((Path(__file__).resolve().parents[1] / "solutions").glob("*.ipynb")):
+        setup = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        imported = {alias.asname or alias.name for node in ast.walk(ast.parse(setup.source))
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils")
+                    for alias in node.names}
+        assert not imported & names, f"{path.name}: the setup cell imports {sorted(imported & names)}"
