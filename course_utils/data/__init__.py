@@ -6,6 +6,7 @@
 - ``switch``: a per-sample switch picks the reliable modality (notebook 06)
 - ``shapes``: rendered cubes and spheres seen by a camera and a LiDAR (notebook 07)
 - ``folder``: the reference RGB + LiDAR folder layout, read and written (notebook 07)
+- ``interaction``: a label that depends on a product of the two modalities (notebook 10)
 
 Import those by module, e.g. ``from course_utils.data.binding import make_binding``.
 """
@@ -17,6 +18,7 @@ from .synthetic import (
     make_information_dataset,
     make_reference_tutorial_data,
 )
+from .interaction import make_interaction
 
 __all__ = [
     "MultimodalDataset",
@@ -25,4 +27,5 @@ __all__ = [
     "make_synergy",
     "make_information_dataset",
     "make_reference_tutorial_data",
+    "make_interaction",
 ]

@@ -6,6 +6,7 @@
 - ``attention``: attention-based fusion models and token baselines around notebooks 04 and 05's exercises
 - ``gating``: the GMU classifier and gate read-outs around notebook 06's exercises
 - ``cnn``: CNN encoders, late and intermediate RGB + LiDAR fusion (notebook 07)
+- ``multiplicative``: FiLM, tensor fusion and low-rank fusion classifiers around notebook 10's exercises
 """
 from . import probes
 from .probes import MLP, LinearProbe, AdditiveProbe, ConcatMLP, classifier_head

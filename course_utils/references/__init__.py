@@ -27,6 +27,9 @@ INDEX = {
     '07.fuse': ('nb07', 'fuse'),
     '07.intermediate_forward': ('nb07', 'FeatureMapFusionCNN'),
     '08.moddrop': ('nb08', 'ModalityDropout'),
+    '10.tensor_fusion': ('nb10', 'tensor_fusion'),
+    '10.low_rank_fusion': ('nb10', 'LowRankFusion'),
+    '10.film': ('nb10', 'FiLM'),
 }
 """Exercise id -> (module, name) of its reference."""
 
