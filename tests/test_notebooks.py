@@ -18,11 +18,25 @@ def test_notebooks_are_generated_from_solutions():
     assert not stale, f"notebooks/ is stale, run `python -m course_utils build`: {stale}"
 
 
+# The capstone compares what the other notebooks taught; it has reflection questions but no exercise.
+WITHOUT_EXERCISES = {"12_capstone.ipynb"}
+
+
 def test_every_solution_has_a_student_notebook_and_checks():
     assert [p.name for p in STUDENT] == [p.name for p in SOLUTIONS]
+    assert WITHOUT_EXERCISES <= {p.name for p in SOLUTIONS}, "WITHOUT_EXERCISES names a notebook that is gone"
     for path in SOLUTIONS:
         nb = nbformat.read(path, as_version=4)
-        assert check_ids(nb), f"{path.name} has no exercise check cell"
+        if path.name in WITHOUT_EXERCISES:
+            assert not check_ids(nb), f"{path.name} has exercises now: remove it from WITHOUT_EXERCISES"
+            assert any("question" in c.metadata.get("course", {}) for c in nb.cells), \
+                f"{path.name} has neither an exercise nor a reflection question"
+        else:
+            assert check_ids(nb), f"{path.name} has no exercise check cell"
+
+
+def test_the_capstone_is_the_last_notebook():
+    assert SOLUTIONS[-1].name == "12_capstone.ipynb"
 
 
 def test_solutions_carry_no_outputs():
