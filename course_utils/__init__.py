@@ -19,3 +19,9 @@ from .environment import get_device, seed_everything, in_colab, environment_repo
 
 __all__ = ["get_device", "seed_everything", "in_colab", "environment_report"]
 __version__ = "0.1.0"
+
+from . import skipping as _skipping
+
+# In a graded release (references withheld) and inside IPython: from the next cell on, a cell that needs a
+# withheld reference says which exercise to finish first instead of raising (see course_utils.skipping).
+_skipping.install()

@@ -4,7 +4,7 @@ A graded release leaves out the references of the assessed notebooks (``course_u
 A cell that needs one (through :func:`course_utils.feedback.yours_or_reference` before the exercise has
 passed, or through a model whose default building block is that reference) then raises
 :class:`course_utils.references.Withheld`. Where references are missing, two IPython hooks are installed
-when :mod:`course_utils.feedback` is imported:
+when :mod:`course_utils` is first imported (and again by :mod:`course_utils.feedback`):
 
 1. an AST transformer (:class:`GuardWithheld`) runs every cell except check cells under a guard: a
    ``Withheld`` stops the cell, prints which exercise to finish first and *arms* that exercise;

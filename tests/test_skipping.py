@@ -170,3 +170,4 @@ def test_no_setup_cell_imports_an_exercise_name():
                     if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils")
                     for alias in node.names}
         assert not imported & names, f"{path.name}: the setup cell imports {sorted(imported & names)}"
+        assert "course_utils" in setup.source, f"{path.name}: the setup cell does not import course_utils"
