@@ -55,11 +55,19 @@ def summary(results: dict) -> str:
     nb = b.get("notebooks", {})
     if "notebooks" in nb:
         out += [f"Solved notebooks under nbval (budget {nb['budget_s']:.0f} s, threads: {nb.get('threads')}):", ""]
-        out += _table(["notebook", "wall", "passed", "within budget", "load before/after"],
-                      [[r["notebook"], _f(r["wall_s"], 1, " s"), "yes" if r["passed"] else "NO",
-                        "yes" if r["within_budget"] else "NO",
-                        f"{r['load_avg_1min_before']} / {r['load_avg_1min_after']}"] for r in nb["notebooks"]])
-        out += ["", f"Total: {nb['total_s']:.1f} s", ""]
+        rows = []
+        for r in nb["notebooks"]:
+            b4 = r.get("before")
+            rows.append([r["notebook"], _f(b4["wall_s"], 1, " s") if b4 else "", _f(b4.get("cpu_s"), 1, " s") if b4 else "",
+                         _f(r["wall_s"], 1, " s"), _f(r.get("cpu_s"), 1, " s"), "yes" if r["passed"] else "NO",
+                         "yes" if r.get("cpu_within_budget", r["within_budget"]) else "NO",
+                         f"{r['load_avg_1min_before']} / {r['load_avg_1min_after']}"])
+        out += _table(["notebook", "before: wall", "before: CPU", "wall", "CPU (user+sys)", "passed",
+                       "CPU within budget", "load before/after"], rows)
+        total = f"Total: {nb['total_s']:.1f} s wall, {nb.get('total_cpu_s', float('nan')):.1f} s CPU"
+        if "before_total_s" in nb:
+            total += f" (before: {nb['before_total_s']:.1f} s wall, {nb['before_total_cpu_s']:.1f} s CPU)"
+        out += ["", total, ""]
     elif nb:
         out += [f"Notebooks: {nb}", ""]
     for name, e in b.get("extras", {}).items():

@@ -44,10 +44,15 @@ def test_bad_arguments_are_refused(argv):
 def test_notebook_timer_on_a_tiny_notebook(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1 + 1\nassert x == 2")])
     nbformat.write(nb, tmp_path / "99_tiny.ipynb")
-    result = bench_notebooks.run("*", folder=tmp_path, timeout_s=300)
+    old = tmp_path / "old"          # the same notebook as an older version, timed side by side
+    old.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("assert False")]), old / "99_tiny.ipynb")
+    result = bench_notebooks.run("*", folder=tmp_path, timeout_s=300, before=old)
     (row,) = result["notebooks"]
     assert row["notebook"] == "99_tiny.ipynb" and row["passed"], row["summary"]
-    assert row["wall_s"] > 0 and "within_budget" in row
+    assert row["wall_s"] > 0 and row["cpu_s"] > 0 and "within_budget" in row
+    assert not row["before"]["passed"] and row["before"]["cpu_s"] > 0     # the old one fails, and was timed
+    assert result["before_total_cpu_s"] == row["before"]["cpu_s"]
 
 
 def test_extras_runs_scripts_and_collects_their_json(tmp_path):
