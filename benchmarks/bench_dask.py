@@ -22,7 +22,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,12 +50,6 @@ def _cpu_of(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / TICKS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Cluster:
     """A scheduler and ``n`` workers on localhost (subprocesses), as ``tests/integration/test_dask_grading.py``."""
 
@@ -66,21 +59,26 @@ class Cluster:
         self.file = folder / "scheduler.json"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        self.logs, self.procs = [], []
-        self._start(env, "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()), "--no-dashboard",
-                    "--scheduler-file", str(self.file))
-        for i in range(n):
-            self._start(env, f"worker{i}", "worker", "--scheduler-file", str(self.file), "--nthreads", "1",
-                        "--nworkers", "1", "--no-dashboard", "--memory-limit", "0", "--name", f"w{i}",
-                        "--local-directory", str(folder / f"w{i}"))
-        deadline = time.monotonic() + 300
-        while not self.file.exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Dask scheduler did not start")
-            time.sleep(0.2)
-        self.client = distributed.Client(scheduler_file=str(self.file), timeout=120, set_as_default=False)
-        self.client.wait_for_workers(n, timeout=300)
-        self.pids = list(self.client.run(os.getpid).values())
+        self.logs, self.procs, self.client = [], [], None
+        try:
+            self._start(env, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                        "--scheduler-file", str(self.file))
+            for i in range(n):
+                self._start(env, f"worker{i}", "worker", "--scheduler-file", str(self.file), "--nthreads", "1",
+                            "--nworkers", "1", "--no-dashboard", "--memory-limit", "0", "--name", f"w{i}",
+                            "--local-directory", str(folder / f"w{i}"))
+            deadline = time.monotonic() + 300
+            while not self.file.exists():
+                if time.monotonic() > deadline or self.procs[0].poll() is not None:
+                    log = (folder / "scheduler.log").read_text(errors="replace")[-1500:]
+                    raise RuntimeError(f"the Dask scheduler did not start:\n{log}")
+                time.sleep(0.2)
+            self.client = distributed.Client(scheduler_file=str(self.file), timeout=120, set_as_default=False)
+            self.client.wait_for_workers(n, timeout=300)
+            self.pids = list(self.client.run(os.getpid).values())
+        except BaseException:
+            self.close()
+            raise
 
     def _start(self, env, name, *args):
         log = open(self.folder / f"{name}.log", "wb")
@@ -92,7 +90,8 @@ class Cluster:
         return sum(_cpu_of(pid) for pid in self.pids)
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         for proc in self.procs:
             proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
@@ -128,7 +127,7 @@ def _subs(folder: Path, tiny: Path, count: int, invalid: bool = False) -> Path:
     return folder
 
 
-def run(batch_size: int, dispatch: int, work: Path) -> dict:
+def run(batch_size: int, dispatch: int, work: Path, save=lambda partial: None) -> dict:
     ref = work / "ref"
     tiny = tiny_course(ref)
     subs = _subs(work / "subs", tiny, batch_size)
@@ -139,6 +138,7 @@ def run(batch_size: int, dispatch: int, work: Path) -> dict:
     for workers in (1, 2):
         out["local"][f"workers={workers}"] = _timed(lambda: batch.grade_batch(
             subs, work / f"local{workers}", ref, workers=workers, limits=limits(), log=quiet))
+    save(out)
     out["local"]["dispatch"] = _timed(lambda: batch.grade_batch(invalid, work / "local-invalid", ref, workers=1,
                                                                 limits=limits(), log=quiet))
     for workers in (1, 2):
@@ -160,6 +160,7 @@ def run(batch_size: int, dispatch: int, work: Path) -> dict:
         finally:
             cluster.close()
         out["dask"][f"workers={workers}"] = entry
+        save(out)
     local1, local2 = out["local"]["workers=1"], out["local"]["workers=2"]
     dask1, dask2 = out["dask"]["workers=1"]["batch"], out["dask"]["workers=2"]["batch"]
     per = lambda x: round(x / batch_size, 2)  # noqa: E731
@@ -208,7 +209,11 @@ def main(argv=None) -> int:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         results = {"started": started, "machine": machine(), "quick": args.quick,
                    "load_avg_1_5_15_at_start": [round(x, 2) for x in os.getloadavg()]}
-        results.update(run(args.batch, args.dispatch, work))
+        def save(partial):
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({**results, **partial, "partial": True}, indent=2) + "\n")
+
+        results.update(run(args.batch, args.dispatch, work, save))
         results["load_avg_1_5_15_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,7 +1,7 @@
 """Grading on a real Dask cluster (``grade --scheduler``): a scheduler and two workers started as processes.
 
 Nothing is mocked: ``dask scheduler`` and two ``dask worker`` processes (``--nthreads 1 --nworkers 1``, each
-under its nanny, which restarts a killed worker) run on localhost with free ports, a scheduler file in
+under its nanny, which restarts a killed worker) run on localhost on ports the system chooses (``--port 0``), a scheduler file in
 ``tmp_path`` and ``PYTHONPATH`` set to this checkout, so they grade with this course. The scheduler allows
 one failure (``distributed.scheduler.allowed-failures = 1``): a submission running on a worker each time
 one died is given up after the second death.
@@ -20,7 +20,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,12 +40,6 @@ from course_utils.instructor.grading import batch, runner  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = dict(cell_timeout=60, wall_timeout=180, memory_bytes=2 << 30)
 DASK = Path(sys.executable).with_name("dask")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(procs) -> None:
@@ -84,7 +77,7 @@ def cluster(tmp_path_factory):
     (blocked / "__init__.py").write_text("raise ImportError('the Dask scheduler must not import the course')\n")
     scheduler_env = {**env, "PYTHONPATH": str(base / "no-course")}
     try:
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()), "--no-dashboard",
+        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
               "--scheduler-file", str(scheduler_file), env=scheduler_env)
         for i in range(2):
             start(f"worker{i}", "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
