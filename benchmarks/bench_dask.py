@@ -61,7 +61,7 @@ class Cluster:
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.logs, self.procs, self.client = [], [], None
         try:
-            self._start(env, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            self._start(env, "scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                         "--scheduler-file", str(self.file))
             for i in range(n):
                 self._start(env, f"worker{i}", "worker", "--scheduler-file", str(self.file), "--nthreads", "1",
@@ -127,20 +127,22 @@ def _subs(folder: Path, tiny: Path, count: int, invalid: bool = False) -> Path:
     return folder
 
 
-def run(batch_size: int, dispatch: int, work: Path, save=lambda partial: None) -> dict:
+def run(batch_size: int, dispatch: int, work: Path, save=lambda partial: None, local: dict | None = None) -> dict:
     ref = work / "ref"
     tiny = tiny_course(ref)
     subs = _subs(work / "subs", tiny, batch_size)
     invalid = _subs(work / "invalid", tiny, dispatch, invalid=True)
     limits = lambda: runner.Limits(**LIMITS)  # noqa: E731
     quiet = lambda *a: None  # noqa: E731
-    out = {"submissions": batch_size, "local": {}, "dask": {}}
+    out = {"submissions": batch_size, "local": dict(local or {}), "dask": {}}
     for workers in (1, 2):
-        out["local"][f"workers={workers}"] = _timed(lambda: batch.grade_batch(
-            subs, work / f"local{workers}", ref, workers=workers, limits=limits(), log=quiet))
+        if f"workers={workers}" not in out["local"]:
+            out["local"][f"workers={workers}"] = _timed(lambda: batch.grade_batch(
+                subs, work / f"local{workers}", ref, workers=workers, limits=limits(), log=quiet))
     save(out)
-    out["local"]["dispatch"] = _timed(lambda: batch.grade_batch(invalid, work / "local-invalid", ref, workers=1,
-                                                                limits=limits(), log=quiet))
+    if "dispatch" not in out["local"]:
+        out["local"]["dispatch"] = _timed(lambda: batch.grade_batch(invalid, work / "local-invalid", ref,
+                                                                    workers=1, limits=limits(), log=quiet))
     for workers in (1, 2):
         folder = work / f"cluster{workers}"
         folder.mkdir()
@@ -195,6 +197,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8, help="tiny-course submissions per throughput run (default 8)")
     p.add_argument("--dispatch", type=int, default=40, help="kernel-less submissions for the dispatch cost")
     p.add_argument("--quick", action="store_true", help="2 submissions, 4 kernel-less: checks the harness runs")
+    p.add_argument("--local-from", type=Path, default=None, metavar="JSON",
+                   help="take the local-pool runs from an earlier (partial) results file of the same --batch")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "dask.json")
     args = p.parse_args(argv)
     try:
@@ -213,7 +217,15 @@ def main(argv=None) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({**results, **partial, "partial": True}, indent=2) + "\n")
 
-        results.update(run(args.batch, args.dispatch, work, save))
+        local = None
+        if args.local_from:
+            earlier = json.loads(args.local_from.read_text())
+            if earlier.get("submissions") != args.batch:
+                p.error(f"--local-from {args.local_from} graded {earlier.get('submissions')} submissions, not {args.batch}")
+            local = earlier["local"]
+            results["local_from"] = {"file": str(args.local_from), "started": earlier.get("started"),
+                                     "load_avg_1_5_15_at_start": earlier.get("load_avg_1_5_15_at_start")}
+        results.update(run(args.batch, args.dispatch, work, save, local))
         results["load_avg_1_5_15_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         shutil.rmtree(work, ignore_errors=True)
