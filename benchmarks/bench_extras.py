@@ -25,6 +25,7 @@ QUICK_RESULTS = RESULTS / "quick"
 SCRIPTS = {
     "grading_overhead.py": ["--repeats", "1", "--batch", "2"],
     "rgb_lidar_pipeline.py": [],
+    "bench_dask.py": [],
 }
 
 

@@ -11,7 +11,8 @@ Sections (``--only`` picks some):
   ``data`` and ``training`` run with torch's default thread count and with 1 thread (``--threads``):
   on a shared 2-core machine a 2-thread op waits for its slower thread, which distorts timings;
 - ``notebooks``: each solved notebook under nbval (skipped by ``--quick`` unless ``--notebooks`` is given);
-- ``extras``: ``benchmarks/grading_overhead.py`` and ``benchmarks/rgb_lidar_pipeline.py`` when present;
+- ``extras``: ``benchmarks/grading_overhead.py``, ``benchmarks/rgb_lidar_pipeline.py`` and
+  ``benchmarks/bench_dask.py`` (grading on Dask; needs ``course_utils[dask]``) when present;
 - ``gpu``: fit vs the reference pipeline on CUDA, fraction of peak, a profile (skipped without CUDA).
 
 ``--quick`` uses tiny sizes: it checks that everything runs, its times mean little. The results file

@@ -8,7 +8,9 @@ inherits it.
 Before pytest starts it reads the run's token from stdin (one line; then stdin is /dev/null), so the
 token is in neither the command line nor the environment, both of which the kernel can read, and it
 marks this process non-dumpable: a kernel running as the same user (grading not as root) can then
-neither ptrace it nor open its file descriptors (the pipe to the grader) through ``/proc``.
+neither ptrace it nor open its file descriptors (the pipe to the grader) through ``/proc``. It also
+asks to be killed when the grader that started it dies (``PR_SET_PDEATHSIG``; e.g. a Dask worker killed
+mid-batch), so no grading process outlives its grader; its kernel does the same (:mod:`._launch`).
 """
 import ctypes
 import importlib.util
@@ -16,7 +18,7 @@ import os
 import resource
 import sys
 
-PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, SIGKILL = 1, 4, 9
 
 
 def _not_dumpable() -> None:
@@ -24,6 +26,16 @@ def _not_dumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux
         pass
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux
+        return
+    expected = os.environ.get("COURSE_GRADING_PARENT")
+    if expected and os.getppid() != int(expected):  # the grader died before the line above
+        os._exit(1)
 
 
 def _read_token() -> str:
@@ -43,6 +55,7 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _not_dumpable()
+    _die_with_parent()
     token = _read_token()
     spec = importlib.util.spec_from_file_location("course_grading_plugin", os.path.join(here, "plugin.py"))
     plugin = importlib.util.module_from_spec(spec)

@@ -11,7 +11,9 @@ Run by jupyter_client from the grading (pytest) process. Standard library only. 
    pyenv under ``/root``, mode 0700), give the kernel a private mount namespace in which that folder is an
    empty tmpfs holding only the needed entries (bind mounts), so the rest of it stays hidden; then drop to
    the kernel's uid/gid with no supplementary groups, and cap its processes;
-5. replace this process by ``python -m ipykernel_launcher -f COPY`` with exactly that environment
+5. ask to be killed when the grading process dies (``PR_SET_PDEATHSIG``, set after the uid change, which
+   clears it), so a kernel never outlives a grader that was killed;
+6. replace this process by ``python -m ipykernel_launcher -f COPY`` with exactly that environment
    (the pid stays the same, so the grader's kernel manager still watches the kernel).
 """
 import ctypes
@@ -21,6 +23,7 @@ import resource
 import sys
 
 CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 0x20000, 4096, 16384, 1 << 18, 2
+PR_SET_PDEATHSIG, SIGKILL = 1, 9
 
 
 def _libc_call(name, *args):
@@ -62,6 +65,7 @@ def expose(blocked: dict, stage: str) -> None:
 
 def main(launch_path: str, connection_file: str) -> None:
     """Start the kernel (``connection_file`` ``--probe``: run the configured argv as is, output kept)."""
+    parent = os.getppid()
     with open(launch_path, encoding="utf-8") as f:
         config = json.load(f)
     probe = connection_file == "--probe"
@@ -90,6 +94,9 @@ def main(launch_path: str, connection_file: str) -> None:
         limit = int(config.get("max_processes") or 0)
         if limit:
             resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    _libc_call("prctl", PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        raise SystemExit("the grading process is gone")
     os.chdir(config["cwd"])
     argv = [copy if a == "{connection_file}" else a for a in config["argv"]]
     os.execve(argv[0], argv, config["env"])

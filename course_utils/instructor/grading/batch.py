@@ -1,6 +1,6 @@
 """Grade a folder of submissions in parallel; write ``grades.csv`` row by row and one feedback file each.
 
-``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
+``python -m course_utils grade SUBMISSIONS --out DIR [--workers N | --scheduler ADDRESS] [--timeout S] [--memory-limit SIZE] [--resume]``
 ``[--roster CSV] [--lms-config TOML] [--canvas [notebook|total]]``; ``grade --out DIR --manual SCORES.csv ...``
 (the LMS side lives in :mod:`.publish`).
 
@@ -25,6 +25,8 @@ from . import runner
 ROOT = Path(__file__).resolve().parents[3]
 FIXED_HEAD = ["learner", "notebook"]
 FIXED_TAIL = ["total", "max_points", "status", "detail", "submission", "sha256"]
+#: statuses that say nothing about the submission (the grading machine failed): ``--resume`` grades them again
+RETRIED_ON_RESUME = (runner.WORKER_LOST,)
 
 
 # -- discovery -------------------------------------------------------------------------------------
@@ -182,11 +184,15 @@ def summary(rows: list[dict], exercises: dict) -> str:
 
 
 # -- the batch ----------------------------------------------------------------------------------------
-def prepare(learner: str, path: Path, rel: str, refs: dict, assignment: str | None):
-    """Read and match one submission; return (Result for an ungradable one | None, match, nb, hash)."""
-    digest = sha256(path)
+def prepare(learner: str, path: Path, rel: str, refs: dict, assignment: str | None, data: bytes | None = None):
+    """Read and match one submission; return (Result for an ungradable one | None, match, nb, hash).
+
+    ``data``: the file's bytes when they came from elsewhere (a Dask worker gets bytes, not the file).
+    """
+    data = path.read_bytes() if data is None else data
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        nb = nbs.read_notebook(path.read_bytes(), rel)
+        nb = nbs.read_notebook(data, rel)
     except (nbs.InvalidNotebook, OSError) as error:
         name = assignment or path.name
         checks = _zero_checks(refs.get(name), "not graded: the file is not a readable notebook")
@@ -217,16 +223,79 @@ def note_version(result: runner.Result, nb, reference) -> runner.Result:
     return result
 
 
+def grade_one(learner: str, rel: str, data: bytes, refs: dict, assignment: str | None,
+              limits: runner.Limits) -> runner.Result:
+    """Grade one submission given as bytes: the same on every pool (threads here, or a Dask worker)."""
+    path = Path(rel)
+    early, m, nb, digest = prepare(learner, path, rel, refs, assignment, data)
+    if early is not None:
+        return early
+    return note_version(runner.grade(path, learner, rel, m, nb, limits, None, digest), nb, m.reference)
+
+
+# -- pools: where submissions are graded -------------------------------------------------------------
+class LocalPool:
+    """``--workers N`` threads on this machine, each grading one submission at a time (in its own process)."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+        self.executor = None
+
+    def describe(self) -> str:
+        return f"{self.workers} worker(s)"
+
+    def grade(self, todo: list, refs: dict, assignment: str | None, limits: runner.Limits):
+        """Yield ((learner, path, rel), Result or the exception grading raised) as each finishes."""
+        if limits.threads <= 0:
+            limits.threads = max(1, (os.cpu_count() or 1) // self.workers)
+
+        def job(learner, path, rel):
+            return grade_one(learner, rel, path.read_bytes(), refs, assignment, limits)
+
+        runner.STOPPING.clear()
+        self.executor = ThreadPoolExecutor(max_workers=self.workers)
+        futures = {self.executor.submit(job, *item): item for item in todo}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as error:
+                yield futures[future], error
+
+    def stop(self) -> None:
+        """Interrupted: cancel what has not started and kill the grading processes running now."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        runner.kill_all()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+
+
+def choose_pool(workers: int | None, scheduler: str | None = None):
+    """The local pool (``--workers``), or a Dask cluster's workers (``--scheduler``, :mod:`.distributed`)."""
+    if scheduler is None:
+        return LocalPool(workers or os.cpu_count() or 1)
+    from . import distributed
+    pool = distributed.DaskPool(scheduler)
+    pool.connect()
+    return pool
+
+
 def _zero_checks(ref, message):
     if ref is None:
         return []
     return [runner.CheckResult(c, 0, p, "not_run", message) for c, p in ref.checks.items()]
 
 
-def grade_batch(submissions: Path, out: Path, reference: Path | None = None, workers: int = 1,
+def grade_batch(submissions: Path, out: Path, reference: Path | None = None, workers: int | None = 1,
                 limits: runner.Limits | None = None, resume: bool = False, assignment: str | None = None,
-                log=print) -> list[dict]:
-    """Grade everything under ``submissions``; return the rows of ``out/grades.csv``."""
+                log=print, scheduler: str | None = None) -> list[dict]:
+    """Grade everything under ``submissions``; return the rows of ``out/grades.csv``.
+
+    ``scheduler``: a Dask scheduler address or scheduler file; each submission is then graded on the
+    cluster (:mod:`.distributed`) and only this process writes ``out``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     refs = nbs.load_references(Path(reference or ROOT / "notebooks"))
@@ -235,8 +304,6 @@ def grade_batch(submissions: Path, out: Path, reference: Path | None = None, wor
         if assignment not in refs:
             raise ValueError(f"--assignment {assignment!r} is not a course notebook; have {sorted(refs)}")
     limits = limits or runner.Limits()
-    if limits.threads <= 0:
-        limits.threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     exercises = {c: p for ref in refs.values() for c, p in ref.checks.items()}
     sheet_path = out / "grades.csv"
 
@@ -248,50 +315,32 @@ def grade_batch(submissions: Path, out: Path, reference: Path | None = None, wor
     kept, todo = [], []
     for learner, path, rel in items:
         row = done.get((learner, rel))
-        if row is not None and row["sha256"] == sha256(path):
+        if row is not None and row["sha256"] == sha256(path) and row["status"] not in RETRIED_ON_RESUME:
             kept.append(row)
         else:
             todo.append((learner, path, rel))
+    pool = choose_pool(workers, scheduler)  # before the sheet is rewritten: a cluster that fails leaves it alone
     sheet = GradeSheet(sheet_path, list(exercises), kept)
     if resume:
         log(f"resume: {len(kept)} submission(s) already graded and unchanged, {len(todo)} to grade")
-    scratch = out / ".scratch"
-    scratch.mkdir(exist_ok=True)
     rows = list(kept)
     started = time.monotonic()
-
-    def job(learner, path, rel):
-        early, m, nb, digest = prepare(learner, path, rel, refs, assignment)
-        if early is not None:
-            return early
-        return note_version(runner.grade(path, learner, rel, m, nb, limits, scratch, digest), nb, m.reference)
-
-    runner.STOPPING.clear()
-    pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        futures = {pool.submit(job, *item): item for item in todo}
-        for n, future in enumerate(as_completed(futures), start=1):
-            learner, path, rel = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # a bug must not lose the batch: record it and go on
+        for n, (item, result) in enumerate(pool.grade(todo, refs, assignment, limits), start=1):
+            learner, path, rel = item
+            if isinstance(result, BaseException):  # a bug must not lose the batch: record it and go on
                 result = runner.Result(learner, rel, path.name, runner.GRADER_ERROR,
-                                       f"{type(error).__name__}: {error}", [], 0.0, sha256(path))
+                                       f"{type(result).__name__}: {result}", [], 0.0, sha256(path))
             write_feedback(out, result)
             rows.append(sheet.append(result))
             log(f"[{n}/{len(todo)}] {learner}/{Path(rel).name}: {_fmt(result.total)}/{_fmt(result.max_points)} "
                 f"{result.status} ({result.seconds:.1f} s)")
     except BaseException:  # Ctrl-C: rows written so far stay; stop the rest now (--resume continues)
-        pool.shutdown(wait=False, cancel_futures=True)
-        runner.kill_all()
+        pool.stop()
         raise
-    pool.shutdown(wait=True)
+    pool.close()
     sheet.sort()
-    try:
-        scratch.rmdir()
-    except OSError:
-        pass
-    log(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s with {workers} worker(s); "
+    log(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s with {pool.describe()}; "
         f"results in {sheet_path}")
     log(summary(rows, exercises))
     return read_rows(sheet_path)
@@ -306,10 +355,13 @@ def main(args) -> int:
         if args.submissions is None:
             raise ValueError("name the SUBMISSIONS folder (only --manual works without one)")
         publish.check_arguments(args)
+        if getattr(args, "scheduler", None) is not None and args.workers is not None:
+            raise ValueError("--workers sizes the local pool; with --scheduler the Dask cluster's workers grade "
+                             "(start more with `dask worker`), so leave --workers out")
         limits = runner.Limits(cell_timeout=args.timeout, wall_timeout=args.wall_timeout,
                                memory_bytes=runner.parse_size(args.memory_limit), threads=args.threads)
         rows = grade_batch(args.submissions, args.out, args.reference, args.workers, limits, args.resume,
-                           args.assignment)
+                           args.assignment, scheduler=getattr(args, "scheduler", None))
         publish.after_batch(args, rows)
     except (FileNotFoundError, ValueError) as error:
         print(f"grade: {error}", file=sys.stderr)
@@ -321,8 +373,11 @@ def add_arguments(p) -> None:
     p.add_argument("submissions", type=Path, nargs="?", default=None,
                    help="folder laid out <learner>/<notebook>.ipynb, or one notebook")
     p.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
-                   help="submissions graded at once (default: CPU count)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="submissions graded at once on this machine (default: CPU count)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler file "
+                        "(needs course_utils[dask]; docs/INSTRUCTORS.md, 'Grading on a Dask cluster')")
     p.add_argument("--timeout", type=float, default=120.0, help="per-cell time limit in seconds (default 120)")
     p.add_argument("--wall-timeout", type=float, default=1800.0,
                    help="time limit for a whole submission in seconds (default 1800)")

@@ -35,6 +35,7 @@ STOPPING = threading.Event()     # set by kill_all(): start no new grading proce
 # status values, most important first (a submission gets the first that applies)
 INVALID, WRONG, GRADER_ERROR = "invalid notebook", "wrong notebook", "grader error"
 WALL_TIMEOUT, KERNEL_DIED, MEMORY, TIMEOUT, OK = "timeout", "kernel died", "memory limit", "timeout", "ok"
+WORKER_LOST = "worker lost"      # a Dask worker died each time it graded this submission (.distributed)
 
 
 @dataclass
@@ -212,7 +213,8 @@ def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits) -> tup
     timed_out = False
     with open(out_path, "wb") as out:
         try:
-            proc = subprocess.Popen(cmd, cwd=private, env=sub.env, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(cmd, cwd=private, env={**sub.env, "COURSE_GRADING_PARENT": str(os.getpid())},
+                                    stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True)
         except BaseException:
             os.close(read_fd)
