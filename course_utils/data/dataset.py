@@ -1,6 +1,8 @@
 """A dataset of paired modalities held as tensors (the whole set fits in memory)."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -98,3 +100,12 @@ def check_int(name: str, value, minimum: int) -> None:
     """Raise a ``ValueError`` naming ``name`` unless ``value`` is an int (not a bool) >= ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def check_float(name: str, value, minimum: float, maximum: float = float("inf")) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is a finite number (not a bool) in
+    ``[minimum, maximum]``."""
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+            or not minimum <= value <= maximum):
+        bounds = f">= {minimum}" if maximum == float("inf") else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}")

@@ -16,16 +16,10 @@ Vectorised and deterministic for given seeds.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 
-from .dataset import MultimodalDataset, check_int
-
-
-def _check_float(name: str, value, lo: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < lo:
-        raise ValueError(f"{name} must be a finite number >= {lo}, got {value!r}")
+from .dataset import MultimodalDataset, check_float, check_int
 
 
 def make_imbalance(n: int = 2000, *, easy_dim: int = 8, hard_dim: int = 16, parity: int = 3,
@@ -53,8 +47,8 @@ def make_imbalance(n: int = 2000, *, easy_dim: int = 8, hard_dim: int = 16, pari
     check_int("seed", seed, 0)
     if sample_seed is not None:
         check_int("sample_seed", sample_seed, 0)
-    _check_float("margin", margin, 0.0)
-    _check_float("hard_noise", hard_noise, 0.0)
+    check_float("margin", margin, 0.0)
+    check_float("hard_noise", hard_noise, 0.0)
 
     task = torch.Generator().manual_seed(seed)
     direction = torch.randn(easy_dim, generator=task)

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .dataset import MultimodalDataset, check_int
+from .dataset import MultimodalDataset, check_float, check_int
 
 
 def _orthonormal(dim: int, k: int, gen: torch.Generator) -> torch.Tensor:
@@ -45,8 +45,7 @@ def make_interaction(n: int = 4000, *, img_dim: int = 16, txt_dim: int = 16, ran
     check_int("rank", rank, 1)
     if rank > min(img_dim, txt_dim):
         raise ValueError(f"rank must be at most min(img_dim, txt_dim) = {min(img_dim, txt_dim)}, got {rank}")
-    if not isinstance(main, (int, float)) or isinstance(main, bool) or not math.isfinite(main) or main < 0:
-        raise ValueError(f"main must be a finite number >= 0, got {main!r}")
+    check_float("main", main, 0.0)
     check_int("seed", seed, 0)
     if sample_seed is not None:
         check_int("sample_seed", sample_seed, 0)

@@ -21,12 +21,7 @@ import math
 
 import torch
 
-from .dataset import MultimodalDataset, check_dataset, check_int
-
-
-def _check_float(name: str, value, lo: float = 0.0) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < lo:
-        raise ValueError(f"{name} must be a finite number >= {lo}, got {value!r}")
+from .dataset import MultimodalDataset, check_dataset, check_float, check_int
 
 
 def make_paired(n: int = 2000, *, num_classes: int = 10, latent_dim: int = 8, img_dim: int = 32,
@@ -59,7 +54,7 @@ def make_paired(n: int = 2000, *, num_classes: int = 10, latent_dim: int = 8, im
     if sample_seed is not None:
         check_int("sample_seed", sample_seed, 0)
     for name, value in (("spread", spread), ("nuisance", nuisance), ("noise", noise)):
-        _check_float(name, value)
+        check_float(name, value, 0.0)
     if not isinstance(return_latent, bool):
         raise ValueError(f"return_latent must be a bool, got {return_latent!r}")
 

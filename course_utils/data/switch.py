@@ -21,13 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .dataset import MultimodalDataset, check_int
-
-
-def _check_float(name: str, value, lo: float, hi: float = float("inf")) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi \
-            or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number in [{lo}, {hi}], got {value!r}")
+from .dataset import MultimodalDataset, check_float, check_int
 
 
 def _unit_rows(rows: int, dim: int, gen: torch.Generator) -> torch.Tensor:
@@ -60,9 +54,9 @@ def make_switch_data(n: int = 3000, *, img_dim: int = 32, txt_dim: int = 16, num
     check_int("img_dim", img_dim, 1)
     check_int("txt_dim", txt_dim, 1)
     check_int("num_classes", num_classes, 2)
-    _check_float("noise", noise, 0.0)
-    _check_float("fault", fault, 0.0)
-    _check_float("p_image_reliable", p_image_reliable, 0.0, 1.0)
+    check_float("noise", noise, 0.0)
+    check_float("fault", fault, 0.0)
+    check_float("p_image_reliable", p_image_reliable, 0.0, 1.0)
     if not isinstance(clean, bool):
         raise ValueError(f"clean must be a bool, got {clean!r}")
     check_int("seed", seed, 0)
