@@ -16,7 +16,6 @@ Vectorised and deterministic for given seeds.
 """
 from __future__ import annotations
 
-
 import torch
 
 from .dataset import MultimodalDataset, check_float, check_int
