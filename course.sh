@@ -2,8 +2,9 @@
 # One entry point for a fresh machine:
 #   ./course.sh lab    set up (once) and open the course in JupyterLab
 #   ./course.sh test   set up (once) and run the tests: unit tests and every solved notebook under nbval
-#   ./course.sh test-integration   the second tier, tests/integration/: whole-course grading, every student
-#                      notebook run as handed out, the real-browser test (.ci/run runs the first tier, .ci/run-integration the second)
+#   ./course.sh test-integration [FILE...]   the second tier, tests/integration/ (or only the test files named):
+#                      whole-course grading, every student notebook run as handed out, the real-browser test
+#                      (.ci/run runs the first tier and the nbgrader comparison, .ci/run-integration the whole second tier)
 # Set-up creates .venv/ with Python 3.11+ and installs the course with its dependencies.
 # PIP_CONSTRAINT (e.g. .ci/constraints.txt) pins packages; CI uses it for the CPU build of PyTorch.
 set -euo pipefail
@@ -45,10 +46,13 @@ case "${1:-}" in
       exit 2
     fi
     setup ".[test]"
-    exec .venv/bin/python -m pytest tests/integration -n "${WORKERS:-2}" --dist loadfile "${@:2}"
+    shift
+    files=()      # test files named first run alone (.ci/run: the nbgrader comparison); default: the whole tier
+    while [ $# -gt 0 ] && [ -f "$1" ]; do files+=("$1"); shift; done
+    exec .venv/bin/python -m pytest "${files[@]:-tests/integration}" -n "${WORKERS:-2}" --dist loadfile "$@"
     ;;
   *)
-    echo "usage: ./course.sh lab | test | test-integration [pytest args]" >&2
+    echo "usage: ./course.sh lab | test [pytest args] | test-integration [FILE...] [pytest args]" >&2
     exit 2
     ;;
 esac

@@ -199,8 +199,10 @@ def evaluate_seeds(models, data, *, batch_size: int = 4096, device=None, amp: bo
     """:func:`course_utils.training.evaluate` of several models of one architecture in one batched pass.
 
     ``data`` is one dataset for every model or a list with one per model. Returns one
-    ``{"loss", "accuracy", "logits" (N, num_classes)}`` dict per model, in order. Models that cannot be
-    stacked (different architectures or data layouts, or ``vmap`` fails) are evaluated one by one.
+    ``{"loss", "accuracy", "logits" (N, num_classes)}`` dict per model, in order. The models run folded into
+    one batch (as :func:`fit_seeds` trains them) where that agrees with each model on the first samples, else
+    through ``vmap``; models that cannot be stacked (different architectures or data layouts, or ``vmap``
+    fails) are evaluated one by one.
     """
     models = list(models)
     datasets = _per_seed(data, models, "data")
@@ -209,9 +211,18 @@ def evaluate_seeds(models, data, *, batch_size: int = 4096, device=None, amp: bo
         if not _same_layout(datasets):
             raise ValueError("the data sets differ in size or shape")
         stacked = _StackedData(datasets, device)
-        return _batched_evaluate(_Batched([m.to(device) for m in models]), stacked, batch_size, device, amp)
+        models = [m.to(device) for m in models]
+        return _batched_evaluate(_evaluation_engine(models, stacked), stacked, batch_size, device, amp)
     except Exception:  # noqa: BLE001 - anything that stops batching means "evaluate one by one"
         return [evaluate(m, d, batch_size=batch_size, device=device, amp=amp) for m, d in zip(models, datasets)]
+
+
+def _evaluation_engine(models, data: _StackedData):
+    """The folded engine when it computes what each model computes on the first 64 samples, else ``vmap``."""
+    try:
+        return _folded_engine(models, data, 64, data.rows.device)
+    except _NotBatchable:
+        return _Batched(models)
 
 
 def fit_seeds(make_model, train, val=None, *, seeds=(0, 1, 2), epochs: int = 20, lr: float = 3e-3,

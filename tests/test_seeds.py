@@ -77,6 +77,38 @@ def test_one_dataset_for_every_seed_and_a_batched_evaluate(splits):
         [evaluate(m, val)["loss"] for m in runs.models], abs=1e-6)
 
 
+
+class WithBuffer(nn.Module):
+    """A buffer outside the layers the folded engine supports: evaluated through vmap instead."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = fusion.EarlyFusionModel(32, 16, 32, 2)
+        self.register_buffer("temperature", torch.tensor(2.0))
+
+    def forward(self, image, text):
+        return self.net(image, text) / self.temperature
+
+
+@pytest.mark.parametrize("make_model, engine", [
+    (lambda: gating.GatedFusionModel(32, 16, 16, 2), "_folded_engine"),   # folded (a directly used parameter)
+    (WithBuffer, "_Batched"),                                               # not foldable: vmap
+])
+def test_batched_evaluate_agrees_with_evaluate_folded_or_through_vmap(splits, make_model, engine, monkeypatch):
+    import course_utils.seeds as seeds_module
+    used = []
+    original = getattr(seeds_module, engine)
+    monkeypatch.setattr(seeds_module, engine, lambda *a, **k: used.append(engine) or original(*a, **k))
+    trains, vals = [s[0] for s in splits], [s[1] for s in splits]
+    runs = fit_seeds(make_model, trains, seeds=SEEDS, device="cpu", epochs=2, batched=False)
+    used.clear()
+    for model, val, result in zip(runs.models, vals, evaluate_seeds(runs.models, vals)):
+        alone = evaluate(model, val)
+        assert result["accuracy"] == pytest.approx(alone["accuracy"])
+        assert result["loss"] == pytest.approx(alone["loss"], abs=1e-5)
+        assert torch.allclose(result["logits"], alone["logits"], atol=1e-5)
+    assert used and used[-1] == engine
+
 def test_modality_dropout_masks_are_drawn_per_seed_as_fit_draws_them(splits):
     """Each seed's masks come from its own random stream: the same masks fit draws for that seed alone."""
     trains, vals = [s[0] for s in splits], [s[1] for s in splits]

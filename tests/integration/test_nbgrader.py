@@ -153,12 +153,22 @@ def course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def grades(course):
-    """Both graders on the same submissions: nbgrader's scores per grade_id, the course's grades.csv rows."""
+    """Both graders on the same submissions: nbgrader's scores per grade_id, the course's grades.csv rows.
+
+    The two run at the same time (one kernel each, one thread per kernel: a core each on 2 cores); they share
+    nothing but the submitted files, which neither writes (nbgrader writes under ``autograded/``, the course's
+    grader into ``grades/``)."""
     root, env, python = course["root"], course["env"], course["python"]
-    run([python, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"], root, env, timeout=2400)
+    ours = [sys.executable, "-m", "course_utils", "grade", str(course["ours"]), "--out", str(root / "grades"),
+            "--workers", "1", "--timeout", "300"]   # the same cell limit as nbgrader
+    course_grader = subprocess.Popen(ours, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+    try:
+        run([python, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"], root, env, timeout=2400)
+    finally:
+        out, err = course_grader.communicate(timeout=2400)
+    assert course_grader.returncode == 0, f"{ours} failed ({course_grader.returncode}):\n{out[-3000:]}\n{err[-3000:]}"
     dump = run([python, "-c", GRADEBOOK_DUMP, str(root / "gradebook.db"), ASSIGNMENT], root, env).stdout
-    run([sys.executable, "-m", "course_utils", "grade", str(course["ours"]), "--out", str(root / "grades"),
-         "--workers", "1", "--timeout", "300"], root, env, timeout=2400)   # the same cell limit as nbgrader
     with open(root / "grades" / "grades.csv", newline="") as handle:
         course_rows = list(csv.DictReader(handle))
     return {"nbgrader": json.loads(dump), "course": course_rows}
