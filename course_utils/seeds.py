@@ -30,7 +30,7 @@ from .data.dataset import MultimodalDataset, check_dataset
 from ._folded import Folded, check_folded, foldable
 from .environment import get_device, quiet, seed_everything
 from .training import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision, _progress,
-                       check_loss_value, check_training_arguments, count_parameters, evaluate, fit,
+                       adamw, check_loss_value, check_training_arguments, count_parameters, evaluate, fit,
                        training_logits)
 
 
@@ -346,7 +346,7 @@ def _fit_batched(make_model, trains, vals, seeds, *, engine, epochs, lr, batch_s
     direct = getattr(batched, "direct", ())
     stored_before = _tensor_attributes(batched.base, direct)
     generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    optimizer = torch.optim.AdamW(list(batched.params.values()), lr=lr, weight_decay=weight_decay)
+    optimizer = adamw(batched.params.values(), lr=lr, weight_decay=weight_decay)
     precision = _precision(device, amp)
     scaler = torch.amp.GradScaler("cuda", enabled=precision.startswith("float16"))
     num_seeds = len(seeds)

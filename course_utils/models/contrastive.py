@@ -22,7 +22,7 @@ from .._folded import Folded
 from ..data.dataset import MultimodalDataset, check_dataset, check_int
 from ..references import lazy_exports
 from ..environment import seed_everything
-from ..training import check_training_arguments
+from ..training import adamw, check_training_arguments
 from .probes import MLP
 
 
@@ -64,7 +64,7 @@ def train_contrastive(model: nn.Module, pairs: MultimodalDataset, loss_fn, *, te
     pairs = check_dataset(pairs, "pairs")
     _check_recipe(pairs, temperature, epochs, batch_size, lr, seed)
     img, txt = pairs.modalities
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = adamw(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
@@ -111,7 +111,7 @@ def train_contrastive_runs(make_model, runs, loss_fn, *, epochs: int = 30, batch
     texts = torch.cat([p.modalities[1] for _, _, p in runs])                    # (R * N, txt_dim)
     temperatures = torch.tensor([float(t) for _, t, _ in runs])
     generators = [torch.Generator().manual_seed(seed) for seed, _, _ in runs]
-    optimizer = torch.optim.AdamW(list(folded.params.values()), lr=lr, weight_decay=0.0)
+    optimizer = adamw(folded.params.values(), lr=lr)
     mapped = vmap(loss_fn) if map_loss else None
     r = len(runs)
     n = len(images) // r
