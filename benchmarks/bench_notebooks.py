@@ -10,8 +10,8 @@ on a shared machine wall time is mostly waiting for a core, so CPU time is the f
 
 Side by side: ``run(..., before=FOLDER)`` (``python -m benchmarks --only notebooks --notebooks-before
 FOLDER``) times the notebook of the same name in ``FOLDER`` right before each current one, so that both
-see the same load. ``FOLDER`` is e.g. ``git archive OLD solutions | tar -x -C /tmp/old`` (``/tmp/old/solutions``);
-it runs against the current ``course_utils``.
+see the same load. With ``git worktree add /tmp/old OLD`` and ``FOLDER`` = ``/tmp/old/solutions`` the old notebooks
+run against the old checkout's ``course_utils``; a bare folder of notebooks runs against the current one.
 """
 from __future__ import annotations
 
@@ -37,19 +37,21 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_notebook(path: Path, timeout_s: float = 600.0, threads: int | None = None) -> dict:
-    """One nbval run of ``path`` in a fresh pytest process: wall and CPU seconds, load, pass/fail."""
-    path = Path(path)
+def time_notebook(path: Path, timeout_s: float = 600.0, threads: int | None = None, root: Path = ROOT) -> dict:
+    """One nbval run of ``path`` in a fresh pytest process: wall and CPU seconds, load, pass/fail.
+
+    ``root``: the checkout whose ``course_utils`` the notebook imports (default: this one)."""
+    path, root = Path(path), Path(root)
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-           "-p", "no:cacheprovider", str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)]
+           "-p", "no:cacheprovider", str(path.relative_to(root) if path.is_relative_to(root) else path)]
     env = {**os.environ, "COURSE_QUIET": "1", "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     if threads is not None:  # the kernel inherits it; torch reads it at start
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     load_before, cpu_before = os.getloadavg()[0], _children_cpu_s()
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
         rc, tail = proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()[-3:]
     except subprocess.TimeoutExpired:
         rc, tail = None, [f"timed out after {timeout_s:.0f} s"]
@@ -66,12 +68,15 @@ def run(pattern: str = "*", timeout_s: float = 600.0, folder: Path = ROOT / "sol
     """``threads``: set ``OMP_NUM_THREADS`` for the run (``None``: inherit, torch uses every core).
 
     ``before``: a folder of older solved notebooks; each one with a current notebook's name is timed
-    right before it (``row["before"]``), for a side-by-side comparison under the same load.
+    right before it (``row["before"]``), for a side-by-side comparison under the same load. When the folder
+    is the ``solutions/`` of an older checkout (``git worktree add /tmp/old OLD``: ``/tmp/old/solutions``),
+    the old notebooks run against that checkout's own ``course_utils``; otherwise against this one's.
     """
     rows = []
+    old_root = Path(before).parent if before is not None and (Path(before).parent / "course_utils").is_dir() else ROOT
     for path in notebooks(pattern, folder):
         old = Path(before) / path.name if before is not None else None
-        previous = time_notebook(old, timeout_s, threads) if old is not None and old.exists() else None
+        previous = time_notebook(old, timeout_s, threads, old_root) if old is not None and old.exists() else None
         row = time_notebook(path, timeout_s, threads)
         if previous is not None:
             row["before"] = previous
@@ -85,6 +90,6 @@ def run(pattern: str = "*", timeout_s: float = 600.0, folder: Path = ROOT / "sol
               "all_within_budget": all(r["within_budget"] for r in rows)}
     if before is not None:
         olds = [r["before"] for r in rows if "before" in r]
-        result.update(before_folder=str(before), before_total_s=sum(r["wall_s"] for r in olds),
+        result.update(before_folder=str(before), before_course_utils=str(old_root), before_total_s=sum(r["wall_s"] for r in olds),
                       before_total_cpu_s=sum(r["cpu_s"] for r in olds))
     return result

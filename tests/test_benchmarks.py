@@ -53,6 +53,23 @@ def test_notebook_timer_on_a_tiny_notebook(tmp_path):
     assert row["wall_s"] > 0 and row["cpu_s"] > 0 and "within_budget" in row
     assert not row["before"]["passed"] and row["before"]["cpu_s"] > 0     # the old one fails, and was timed
     assert result["before_total_cpu_s"] == row["before"]["cpu_s"]
+    assert result["before_course_utils"] == str(bench_notebooks.ROOT)   # a bare folder: this checkout's code
+
+
+def test_notebooks_of_an_older_checkout_run_against_its_own_course_utils(tmp_path):
+    checkout = tmp_path / "old_checkout"
+    (checkout / "course_utils").mkdir(parents=True)
+    (checkout / "course_utils" / "__init__.py").write_text("WHICH = 'old'\n")
+    (checkout / "solutions").mkdir()
+    cell = "import course_utils\nassert course_utils.WHICH == 'old', course_utils.__file__"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), checkout / "solutions" / "99_t.ipynb")
+    current = tmp_path / "current"
+    current.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), current / "99_t.ipynb")
+    result = bench_notebooks.run("*", folder=current, timeout_s=300, before=checkout / "solutions")
+    (row,) = result["notebooks"]
+    assert row["passed"] and row["before"]["passed"], row["before"]["summary"]
+    assert result["before_course_utils"] == str(checkout)
 
 
 def test_extras_runs_scripts_and_collects_their_json(tmp_path):
