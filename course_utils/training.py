@@ -138,8 +138,8 @@ def adamw(params, *, lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
     """AdamW with its fused kernel where the parameters allow it (floating point, on the CPU or CUDA).
 
     The update is AdamW's, equal to the per-parameter loop within float rounding, done in a few kernels instead
-    of about ten small operations per parameter tensor: on the course's tiny models a fifth to a third of a
-    CPU training step (BENCHMARKS.md). On CUDA it also takes the fp16 loss scaler's inf check on the device.
+    of about ten small operations per parameter tensor: on the course's tiny models 10-30 % of a CPU
+    training step (BENCHMARKS.md, section 5). On CUDA it also takes the fp16 loss scaler's inf check on the device.
     """
     params = list(params)
     fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)

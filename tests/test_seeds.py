@@ -77,7 +77,6 @@ def test_one_dataset_for_every_seed_and_a_batched_evaluate(splits):
         [evaluate(m, val)["loss"] for m in runs.models], abs=1e-6)
 
 
-
 class WithBuffer(nn.Module):
     """A buffer outside the layers the folded engine supports: evaluated through vmap instead."""
 
@@ -108,6 +107,7 @@ def test_batched_evaluate_agrees_with_evaluate_folded_or_through_vmap(splits, ma
         assert result["loss"] == pytest.approx(alone["loss"], abs=1e-5)
         assert torch.allclose(result["logits"], alone["logits"], atol=1e-5)
     assert used and used[-1] == engine
+
 
 def test_modality_dropout_masks_are_drawn_per_seed_as_fit_draws_them(splits):
     """Each seed's masks come from its own random stream: the same masks fit draws for that seed alone."""
