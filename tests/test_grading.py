@@ -223,6 +223,24 @@ def test_restore_drops_copies_and_minted_checks(course):
     assert all(c.source.count("feedback.exercise") <= 1 for c in restored.cells)
 
 
+
+def test_a_notebook_with_reflection_questions_only_is_a_course_notebook(tmp_path):
+    """The capstone has no check cell, only reflection questions: it is graded (0 points), not a wrong notebook;
+    a notebook with neither is no course notebook."""
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    setup, answer = nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("✏️ *Your answer here.*")
+    setup.id, answer.id = "setup-99", "answer-99-q1"
+    answer.metadata = {"course": {"question": "99.q1", "points": 0}}
+    capstone = nbformat.v4.new_notebook(cells=[setup, answer])
+    nbformat.write(capstone, folder / "99_capstone.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("y = 2")]), folder / "98_plain.ipynb")
+    refs = nbs.load_references(folder)
+    assert list(refs) == ["99_capstone.ipynb"]
+    assert refs["99_capstone.ipynb"].questions == ["99.q1"] and refs["99_capstone.ipynb"].max_points == 0
+    matched = nbs.match(capstone, "99_capstone.ipynb", refs)
+    assert matched.reference is refs["99_capstone.ipynb"] and not matched.problem
+
 def test_match_by_name_then_by_ids(course):
     data, refs = course
     assert nbs.match(data["tiny"], "90_tiny.ipynb", refs).reference.name == "90_tiny.ipynb"

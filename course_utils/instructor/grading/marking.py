@@ -45,13 +45,6 @@ class Question:
     model: str = ""      # the model answer from solutions/ ("" when not available)
 
 
-def _question_of(cell) -> dict | None:
-    course = cell.get("metadata", {}).get("course")
-    if isinstance(course, dict) and isinstance(course.get("question"), str):
-        return course
-    return None
-
-
 def _strip_solution(text: str) -> str:
     return SOLUTION.sub("", text).strip()
 
@@ -69,12 +62,12 @@ def load_questions(refs: dict, solutions: Path | None = None, overrides: dict | 
         solved = Path(solutions) / name if solutions else None
         if solved is not None and solved.is_file():
             for cell in nbs.read_notebook(solved.read_bytes(), str(solved)).cells:
-                meta = _question_of(cell)
+                meta = nbs.question_meta(cell)
                 if meta:
                     models[meta["question"]] = _strip_solution(cell.get("source", ""))
         previous = None
         for cell in ref.cells:
-            meta = _question_of(cell)
+            meta = nbs.question_meta(cell)
             if meta:
                 qid = meta["question"]
                 points = meta.get("points", 0)
@@ -102,7 +95,7 @@ def answers_in(nb, questions: list) -> dict:
     by_id = {c.get("id"): c for c in nb.cells if c.get("id")}
     by_meta = {}
     for cell in nb.cells:
-        meta = _question_of(cell)
+        meta = nbs.question_meta(cell)
         if meta and meta["question"] not in by_meta:
             by_meta[meta["question"]] = cell
     found = {}

@@ -1,7 +1,9 @@
 """Read submissions, match them to course notebooks, and restore their check cells by id.
 
 A course (reference) notebook is a student notebook from ``notebooks/``: its check cells carry
-``metadata.course = {"check": "NN.name", "points": P}`` and a stable id ``check-NN-name``.
+``metadata.course = {"check": "NN.name", "points": P}`` and a stable id ``check-NN-name``; its reflection
+answer cells ``metadata.course = {"question": "NN.qK", "points": P}``. A notebook with reflection questions
+but no check cell (the capstone) is graded too: it must run, and its answers go to marking.
 """
 from __future__ import annotations
 
@@ -43,6 +45,11 @@ class Reference:
     def max_points(self) -> float:
         return sum(self.checks.values())
 
+    @property
+    def questions(self) -> list:
+        """The ids of its reflection questions (``metadata.course.question``), in notebook order."""
+        return [meta["question"] for meta in map(question_meta, self.cells) if meta is not None]
+
     @classmethod
     def load(cls, path: Path) -> "Reference":
         nb = read_notebook(Path(path).read_bytes(), str(path))
@@ -56,14 +63,14 @@ class Reference:
 
 
 def load_references(folder: Path) -> dict:
-    """Every course notebook in ``folder`` with at least one check cell, by file name."""
+    """Every course notebook in ``folder`` with at least one check cell or reflection question, by file name."""
     refs = {}
     for path in sorted(Path(folder).glob("*.ipynb")):
         ref = Reference.load(path)
-        if ref.checks:
+        if ref.checks or ref.questions:
             refs[ref.name] = ref
     if not refs:
-        raise FileNotFoundError(f"no course notebooks with check cells in {folder}")
+        raise FileNotFoundError(f"no course notebooks with check cells or reflection questions in {folder}")
     return refs
 
 
@@ -71,6 +78,14 @@ def _check_of(cell) -> str | None:
     course = cell.get("metadata", {}).get("course")
     if isinstance(course, dict) and isinstance(course.get("check"), str):
         return course["check"]
+    return None
+
+
+def question_meta(cell) -> dict | None:
+    """``metadata.course`` of a reflection answer cell (``{"question": "NN.qK", "points": P}``), else None."""
+    course = cell.get("metadata", {}).get("course")
+    if isinstance(course, dict) and isinstance(course.get("question"), str):
+        return course
     return None
 
 
