@@ -31,7 +31,7 @@ from torch import nn
 
 from .data.dataset import MultimodalDataset, check_dataset
 from .references import lazy_exports
-from .training import evaluate
+from .training import adamw, evaluate
 
 FILLS = ("zero", "mean", "placeholder")
 
@@ -153,9 +153,9 @@ def learn_placeholder(model: nn.Module, train: MultimodalDataset, modality, *, s
                       lr: float = 0.05, batch_size: int = 512, seed: int = 0) -> torch.Tensor:
     r"""Fit a placeholder for a missing modality, the model frozen: $p = \arg\min_p \ell(f(\dots, p, \dots), y)$.
 
-    Starts from the training mean of the modality, runs ``steps`` Adam steps on mini-batches of ``train``
-    in which that modality is replaced by ``p``. The model's weights are not changed. Returns ``p`` with the
-    modality's per-sample shape, on the CPU.
+    Starts from the training mean of the modality, runs ``steps`` Adam steps (``training.adamw`` without weight
+    decay) on mini-batches of ``train`` in which that modality is replaced by ``p``. The model's weights are not
+    changed. Returns ``p`` with the modality's per-sample shape, on the CPU.
     """
     train = check_dataset(train, "train")
     i = _modality_index(train, modality)
@@ -166,7 +166,7 @@ def learn_placeholder(model: nn.Module, train: MultimodalDataset, modality, *, s
     for p in model.parameters():
         p.requires_grad_(False)
     placeholder = modality_mean(train, i).to(device).clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([placeholder], lr=lr)
+    optimizer = adamw([placeholder], lr=lr)   # no weight decay: Adam
     gen = torch.Generator().manual_seed(seed)
     try:
         for _ in range(steps):

@@ -19,6 +19,7 @@ as its fused kernel on the CPU too, :func:`adamw`: the same update within float 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 import time
@@ -134,16 +135,35 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, enabled=False)
 
 
+class EagerAdamW(torch.optim.AdamW):
+    """``torch.optim.AdamW`` that does not import the compiler stack (``torch._dynamo``) to take a step.
+
+    Every ``torch.optim`` optimizer imports ``torch._dynamo`` in its first ``add_param_group``, ``zero_grad``
+    and ``step``, only so that ``torch.compile`` can trace around them: 2.4 s of one CPU core per process
+    (BENCHMARKS.md, section 3), longer than training most of the course's models. Outside ``torch.compile``
+    those wrappers do nothing but switch gradients off for the step, so this class calls the methods they wrap
+    (``inspect.unwrap``), the step under ``torch.no_grad()``: the update is AdamW's, bit for bit.
+    """
+
+    add_param_group = inspect.unwrap(torch.optim.Optimizer.add_param_group)
+    zero_grad = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        return inspect.unwrap(torch.optim.AdamW.step)(self, closure)
+
+
 def adamw(params, *, lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
     """AdamW with its fused kernel where the parameters allow it (floating point, on the CPU or CUDA).
 
     The update is AdamW's, equal to the per-parameter loop within float rounding, done in a few kernels instead
     of about ten small operations per parameter tensor: on the course's tiny models 10-30 % of a CPU
     training step (BENCHMARKS.md, section 5). On CUDA it also takes the fp16 loss scaler's inf check on the device.
+    It is an :class:`EagerAdamW`, which skips the 2.4 s import of ``torch._dynamo``.
     """
     params = list(params)
     fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+    return EagerAdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
 def _precision(device: torch.device, amp: bool) -> str:

@@ -1,9 +1,13 @@
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
 
 from course_utils import data, models
-from course_utils.training import evaluate, fit
+from course_utils.training import EagerAdamW, evaluate, fit
 from course_utils.metrics import accuracy, confusion_matrix, per_class_accuracy
 
 
@@ -50,6 +54,39 @@ def test_fit_matches_a_plain_pytorch_loop(split):
         total += loss.item() * len(idx)
     assert h.train_loss[0] == pytest.approx(total / len(train), rel=1e-5)
 
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_eager_adamw_steps_exactly_like_torch_adamw(fused):
+    """The course's AdamW (no torch._dynamo import) gives torch.optim.AdamW's parameters bit for bit."""
+    torch.manual_seed(0)
+    ours, theirs = nn.Linear(6, 3), nn.Linear(6, 3)
+    theirs.load_state_dict(ours.state_dict())
+    opts = [EagerAdamW(ours.parameters(), lr=1e-2, weight_decay=0.1, fused=fused),
+            torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=0.1, fused=fused)]
+    steps = []
+    opts[0].register_step_post_hook(lambda opt, args, kwargs: steps.append(1))   # hooks still run
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    for _ in range(4):
+        for model, opt in zip((ours, theirs), opts):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    assert len(steps) == 4 and torch.is_grad_enabled()      # the step hook ran; grad mode is back on
+
+
+def test_fit_does_not_import_the_compiler_stack():
+    """fit's optimizer skips torch._dynamo (2.4 s per process); a regression here costs every notebook."""
+    code = ("import sys, torch\n"
+            "from course_utils import data, models\n"
+            "from course_utils.training import fit\n"
+            "fit(models.ConcatMLP((32, 16), 8, 2), data.make_redundant(64, seed=0), epochs=1, device='cpu')\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COURSE_QUIET": "1", "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False", "fit imported torch._dynamo: use training.adamw"
 
 class ReturnsNone(nn.Module):
     def __init__(self):
