@@ -53,7 +53,16 @@ def summary(results: dict) -> str:
                         _f(r["speedup_vs_reference_first_reach"], 1, "x")] for r in tta["runs"]])
         out.append("")
     nb = b.get("notebooks", {})
-    if "notebooks" in nb:
+    if nb.get("one_process"):
+        out += [f"Solved notebooks in one pytest + nbval process (threads: {nb.get('threads')}):", ""]
+        out += _table(["notebook", "before", "now", "passed"],
+                      [[r["notebook"], _f(r.get("before_wall_s"), 1, " s") if "before_wall_s" in r else "",
+                        _f(r["wall_s"], 1, " s"), "yes" if r["passed"] else "NO"] for r in nb["notebooks"]])
+        total = f"The run: {nb['wall_s']:.1f} s wall, {nb['cpu_s']:.1f} s CPU, load {nb['load_avg_1min_before']}"
+        if "before" in nb:
+            total += f" (before: {nb['before']['wall_s']:.1f} s wall, {nb['before']['cpu_s']:.1f} s CPU)"
+        out += ["", total, ""]
+    elif "notebooks" in nb:
         out += [f"Solved notebooks under nbval (budget {nb['budget_s']:.0f} s, threads: {nb.get('threads')}):", ""]
         rows = []
         for r in nb["notebooks"]:

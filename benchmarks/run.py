@@ -103,8 +103,8 @@ def run_section(name: str, args) -> dict:
         if args.quick and args.notebooks is None:
             return {"skipped": "--quick (pass --notebooks GLOB to time some)"}
         from benchmarks import bench_notebooks
-        return bench_notebooks.run(args.notebooks or "*", threads=args.notebook_threads,
-                                   before=args.notebooks_before)
+        timer = bench_notebooks.run_one_process if args.notebooks_one_process else bench_notebooks.run
+        return timer(args.notebooks or "*", threads=args.notebook_threads, before=args.notebooks_before)
     if name == "extras":
         from benchmarks import bench_extras
         return bench_extras.run(quick=args.quick)
@@ -131,6 +131,8 @@ def parse_args(argv=None):
                    help="set OMP_NUM_THREADS=N for the notebook runs (default: inherit)")
     p.add_argument("--notebooks-before", type=Path, default=None, metavar="FOLDER",
                    help="older solved notebooks, each timed right before the current one of the same name")
+    p.add_argument("--notebooks-one-process", action="store_true",
+                   help="time the notebooks in one pytest process (as issue 18 measured), not one process each")
     p.add_argument("--threads", default="default,1", metavar="LIST",
                    help="intra-op thread counts for the data and training sections, e.g. 'default,1' (default) or '1'")
     args = p.parse_args(argv)

@@ -56,6 +56,22 @@ def test_notebook_timer_on_a_tiny_notebook(tmp_path):
     assert result["before_course_utils"] == str(bench_notebooks.ROOT)   # a bare folder: this checkout's code
 
 
+
+def test_one_process_timer_reports_each_notebook(tmp_path):
+    cell = nbformat.v4.new_code_cell
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell("x = 1"), cell("assert x == 1")]), tmp_path / "98_ok.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell("assert False, 'wrong'")]), tmp_path / "99_bad.ipynb")
+    old = tmp_path / "old"
+    old.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell("y = 2")]), old / "98_ok.ipynb")
+    result = bench_notebooks.run_one_process("*", folder=tmp_path, timeout_s=300, before=old)
+    ok, bad = result["notebooks"]
+    assert (ok["notebook"], ok["cells"], ok["passed"]) == ("98_ok.ipynb", 2, True)
+    assert (bad["notebook"], bad["cells"], bad["passed"]) == ("99_bad.ipynb", 1, False)
+    assert not result["passed"] and result["wall_s"] >= ok["wall_s"] + bad["wall_s"] > 0
+    assert ok["before_wall_s"] > 0 and "before_wall_s" not in bad and result["before"]["passed"]
+    assert "98_ok.ipynb" in summary({"benchmarks": {"notebooks": result}})
+
 def test_notebooks_of_an_older_checkout_run_against_its_own_course_utils(tmp_path):
     checkout = tmp_path / "old_checkout"
     (checkout / "course_utils").mkdir(parents=True)
