@@ -84,6 +84,8 @@ def time_one_run(paths: list[Path], timeout_s: float = 1800.0, threads: int | No
     only): ``{"wall_s", "cpu_s", "passed", ..., "notebooks": [{"notebook", "wall_s", "passed"}, ...]}``.
     """
     root = Path(root)
+    if not paths:   # pytest without a target would collect the whole checkout
+        raise ValueError("time_one_run needs at least one notebook, got none")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
         result = _pytest([_target(Path(p), root) for p in paths], ["--junitxml", str(report)], timeout_s,
@@ -144,10 +146,12 @@ def run_one_process(pattern: str = "*", timeout_s: float = 1800.0, folder: Path 
     its 229 s baseline. With ``before``, that folder's notebooks of the same names run in one process right
     before, against their own checkout's ``course_utils`` as in :func:`run`; each row gets ``before_wall_s``."""
     paths = notebooks(pattern, folder)
+    if not paths:
+        raise ValueError(f"no notebook in {folder} matches {pattern!r}")
     previous = None
     if before is not None:
         olds = [Path(before) / p.name for p in paths if (Path(before) / p.name).exists()]
-        previous = time_one_run(olds, timeout_s, threads, _checkout_of(before))
+        previous = time_one_run(olds, timeout_s, threads, _checkout_of(before)) if olds else None
     result = {"description": "the solved notebooks in one pytest + nbval process (--nbval-lax --nbval-current-env); "
                              "per notebook: the sum of its cells' times in the JUnit report",
               "one_process": True, "budget_s": BUDGET_S, "total_budget_s": TOTAL_BUDGET_S,

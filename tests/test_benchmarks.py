@@ -71,6 +71,8 @@ def test_one_process_timer_reports_each_notebook(tmp_path):
     assert not result["passed"] and result["wall_s"] >= ok["wall_s"] + bad["wall_s"] > 0
     assert ok["before_wall_s"] > 0 and "before_wall_s" not in bad and result["before"]["passed"]
     assert "98_ok.ipynb" in summary({"benchmarks": {"notebooks": result}})
+    with pytest.raises(ValueError, match="no notebook"):     # never a pytest run without targets
+        bench_notebooks.run_one_process("nothing*", folder=tmp_path)
 
 def test_notebooks_of_an_older_checkout_run_against_its_own_course_utils(tmp_path):
     checkout = tmp_path / "old_checkout"
