@@ -56,7 +56,6 @@ def test_notebook_timer_on_a_tiny_notebook(tmp_path):
     assert result["before_course_utils"] == str(bench_notebooks.ROOT)   # a bare folder: this checkout's code
 
 
-
 def test_one_process_timer_reports_each_notebook(tmp_path):
     cell = nbformat.v4.new_code_cell
     nbformat.write(nbformat.v4.new_notebook(cells=[cell("x = 1"), cell("assert x == 1")]), tmp_path / "98_ok.ipynb")
@@ -73,6 +72,7 @@ def test_one_process_timer_reports_each_notebook(tmp_path):
     assert "98_ok.ipynb" in summary({"benchmarks": {"notebooks": result}})
     with pytest.raises(ValueError, match="no notebook"):     # never a pytest run without targets
         bench_notebooks.run_one_process("nothing*", folder=tmp_path)
+
 
 def test_notebooks_of_an_older_checkout_run_against_its_own_course_utils(tmp_path):
     checkout = tmp_path / "old_checkout"

@@ -55,7 +55,6 @@ def test_fit_matches_a_plain_pytorch_loop(split):
     assert h.train_loss[0] == pytest.approx(total / len(train), rel=1e-5)
 
 
-
 @pytest.mark.parametrize("fused", [True, False])
 def test_eager_adamw_steps_exactly_like_torch_adamw(fused):
     """The course's AdamW (no torch._dynamo import) gives torch.optim.AdamW's parameters bit for bit."""
@@ -87,6 +86,7 @@ def test_fit_does_not_import_the_compiler_stack():
                          env={**os.environ, "COURSE_QUIET": "1", "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False", "fit imported torch._dynamo: use training.adamw"
+
 
 class ReturnsNone(nn.Module):
     def __init__(self):
