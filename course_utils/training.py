@@ -147,10 +147,11 @@ class EagerAdamW(torch.optim.AdamW):
 
     add_param_group = inspect.unwrap(torch.optim.Optimizer.add_param_group)
     zero_grad = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+    _adamw_step = inspect.unwrap(torch.optim.AdamW.step)     # unwrapped once, not at every step
 
     @torch.no_grad()
     def step(self, closure=None):
-        return inspect.unwrap(torch.optim.AdamW.step)(self, closure)
+        return self._adamw_step(closure)
 
 
 def adamw(params, *, lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:

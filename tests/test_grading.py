@@ -223,7 +223,6 @@ def test_restore_drops_copies_and_minted_checks(course):
     assert all(c.source.count("feedback.exercise") <= 1 for c in restored.cells)
 
 
-
 def test_a_notebook_with_reflection_questions_only_is_a_course_notebook(tmp_path):
     """The capstone has no check cell, only reflection questions: it is graded (0 points), not a wrong notebook;
     a notebook with neither is no course notebook."""
@@ -240,6 +239,7 @@ def test_a_notebook_with_reflection_questions_only_is_a_course_notebook(tmp_path
     assert refs["99_capstone.ipynb"].questions == ["99.q1"] and refs["99_capstone.ipynb"].max_points == 0
     matched = nbs.match(capstone, "99_capstone.ipynb", refs)
     assert matched.reference is refs["99_capstone.ipynb"] and not matched.problem
+
 
 def test_match_by_name_then_by_ids(course):
     data, refs = course
