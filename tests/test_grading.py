@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.instructor.grading import batch, runner
+from course_utils.instructor.grading import batch, isolation, runner
 from course_utils.instructor.grading import notebooks as nbs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -338,6 +338,38 @@ def test_wall_timeout_keeps_finished_checks(course, tmp_path):
     assert "whole notebook" in rows[0]["detail"]
 
 
+
+@pytest.mark.parametrize("failed_starts", [runner.START_ATTEMPTS - 1, runner.START_ATTEMPTS])
+def test_a_kernel_that_does_not_start_is_started_again(course, tmp_path, monkeypatch, failed_starts):
+    """As when another process takes one of the kernel's ports first: the run is repeated in fresh folders."""
+    data, _ = course
+    _write(tmp_path / "subs", "ann", "90_tiny.ipynb", _solve(data["tiny"], **SOLVED))
+    original, broken = isolation.Submission._kernel_spec, []
+
+    def kernel_spec(self):           # the first `failed_starts` kernels exit at once, as one that cannot bind
+        original(self)
+        if len(broken) < failed_starts:
+            path = self.private / "share" / "kernels" / isolation.KERNEL_NAME / "kernel.json"
+            spec = json.loads(path.read_text())
+            spec["argv"] = [sys.executable, "-c", "raise SystemExit('Address already in use')"]
+            path.write_text(json.dumps(spec))
+            broken.append(self.private)
+
+    monkeypatch.setattr(isolation.Submission, "_kernel_spec", kernel_spec)
+    rows = batch.grade_batch(tmp_path / "subs", tmp_path / "out", tmp_path / "ref",
+                             limits=runner.Limits(**LIMITS), log=lambda *a: None)
+    row = rows[0]
+    assert len(broken) == failed_starts and not any(p.exists() for p in broken)
+    if failed_starts < runner.START_ATTEMPTS:
+        assert (row["status"], row["total"], row["detail"]) == ("ok", "5", ""), row
+    else:
+        assert (row["status"], row["total"]) == ("grader error", "0"), row
+        assert "did not start" in row["detail"] and f"each of {runner.START_ATTEMPTS} runs" in row["detail"]
+        # the row says nothing about the submission: --resume grades it again (the kernels start now)
+        rows = batch.grade_batch(tmp_path / "subs", tmp_path / "out", tmp_path / "ref", resume=True,
+                                 limits=runner.Limits(**LIMITS), log=lambda *a: None)
+        assert (rows[0]["status"], rows[0]["total"]) == ("ok", "5"), rows[0]
+
 def test_command_line(course, tmp_path):
     _write(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
     proc = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "subs"), "--out",
@@ -430,7 +462,8 @@ def test_tampering_with_the_records_earns_nothing(course, tmp_path):
                              log=lambda *a: None)
     got = {r["learner"]: (r["90.add"], r["90.mul"], r["total"], r["status"]) for r in rows}
     assert got == {"forge_files": ("0", "0", "0", "ok"), "forge_print": ("0", "0", "0", "ok"),
-                   "forge_proc": ("0", "0", "0", "ok"), "kill_grader": ("2", "3", "5", "ok")}, rows
+                   "forge_proc": ("0", "0", "0", "ok"), "kill_grader": ("2", "3", "5", "ok")}, \
+        [(r["learner"], r["status"], r["detail"]) for r in rows]
     assert "90.add: 0 / 2" in (out / "feedback" / "forge_print" / "90_tiny.md").read_text()
     # nothing the kernels wrote outside their own folders survives them
     assert not {n for n in set(os.listdir(tempfile.gettempdir())) - before if n.endswith((".jsonl", ".csv", ".txt"))}

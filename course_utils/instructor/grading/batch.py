@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 FIXED_HEAD = ["learner", "notebook"]
 FIXED_TAIL = ["total", "max_points", "status", "detail", "submission", "sha256"]
 #: statuses that say nothing about the submission (the grading machine failed): ``--resume`` grades them again
-RETRIED_ON_RESUME = (runner.WORKER_LOST,)
+RETRIED_ON_RESUME = (runner.WORKER_LOST, runner.GRADER_ERROR)
 
 
 # -- discovery -------------------------------------------------------------------------------------
@@ -386,7 +386,8 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads per kernel (default: CPU count / workers)")
     p.add_argument("--resume", action="store_true",
-                   help="keep rows of an existing grades.csv whose submission is unchanged; grade the rest")
+                   help="keep rows of an existing grades.csv whose submission is unchanged; grade the rest "
+                        "and rows whose status says the grader failed (worker lost, grader error)")
     p.add_argument("--reference", type=Path, default=None,
                    help="folder of course (student) notebooks to grade against (default: notebooks/)")
     p.add_argument("--assignment", default=None,

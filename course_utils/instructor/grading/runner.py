@@ -305,19 +305,15 @@ def status_of(cells: list, code: int | None, tail: str, wall: bool, limits: Limi
     return OK, ""
 
 
-def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, limits: Limits,
-          scratch: Path | None = None, sha256: str = "") -> Result:
-    """Grade one matched, parsed submission (``nb``) against ``match.reference``.
+#: Grading processes whose kernel did not start are run again, each time with fresh folders, user and ports.
+#: jupyter_client picks a kernel's five ports and the kernel binds them a second later, so a kernel that another
+#: process starts in between can take one first ("Address already in use"; jupyter/jupyter_client#487,
+#: nteract/papermill#511): rare, but with many kernels started at once it happens. No learner code has run then.
+START_ATTEMPTS = 3
 
-    ``scratch`` is ignored (kept for callers): each submission's folders are fresh temporary folders
-    outside the output folder (:class:`.isolation.Submission`), removed when it is graded.
-    """
-    start = time.monotonic()
-    ref = match.reference
-    check_engine()
-    # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
-    package_parent = str(Path(nbs.__file__).resolve().parents[3])
-    pythonpath = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+
+def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str):
+    """One grading process on ``nb`` in fresh folders: (status, detail, wall timed out, cells)."""
     sub = isolation.Submission.create(limits.threads, pythonpath, limits.memory_bytes)
     try:
         restored = nbs.restore(nb, ref)
@@ -327,11 +323,34 @@ def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, li
             os.chown(target, sub.user.uid, sub.user.gid)
         code, tail, wall, cells = run_pytest(target, sub, limits)
         status, detail = status_of(cells, code, tail, wall, limits)
-        checks = score(ref, cells)
-        if wall:
-            for c in checks:
-                if c.outcome == "missing":
-                    c.message = "not run: the whole-notebook time limit was reached first"
-        return Result(learner, relpath, ref.name, status, detail, checks, time.monotonic() - start, sha256)
+        return status, detail, wall, cells
     finally:
         sub.remove()
+
+
+def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, limits: Limits,
+          scratch: Path | None = None, sha256: str = "") -> Result:
+    """Grade one matched, parsed submission (``nb``) against ``match.reference``.
+
+    A run whose kernel did not start is repeated, up to :data:`START_ATTEMPTS` runs in all.
+    ``scratch`` is ignored (kept for callers): each submission's folders are fresh temporary folders
+    outside the output folder (:class:`.isolation.Submission`), removed when it is graded.
+    """
+    start = time.monotonic()
+    ref = match.reference
+    check_engine()
+    # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
+    package_parent = str(Path(nbs.__file__).resolve().parents[3])
+    pythonpath = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        status, detail, wall, cells = _grade_once(nb, ref, limits, pythonpath)
+        if status != GRADER_ERROR:
+            break
+    if status == GRADER_ERROR and START_ATTEMPTS > 1:
+        detail = f"{detail} (the same in each of {START_ATTEMPTS} runs)"
+    checks = score(ref, cells)
+    if wall:
+        for c in checks:
+            if c.outcome == "missing":
+                c.message = "not run: the whole-notebook time limit was reached first"
+    return Result(learner, relpath, ref.name, status, detail, checks, time.monotonic() - start, sha256)
