@@ -338,7 +338,6 @@ def test_wall_timeout_keeps_finished_checks(course, tmp_path):
     assert "whole notebook" in rows[0]["detail"]
 
 
-
 @pytest.mark.parametrize("failed_starts", [runner.START_ATTEMPTS - 1, runner.START_ATTEMPTS])
 def test_a_kernel_that_does_not_start_is_started_again(course, tmp_path, monkeypatch, failed_starts):
     """As when another process takes one of the kernel's ports first: the run is repeated in fresh folders."""

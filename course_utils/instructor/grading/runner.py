@@ -307,8 +307,8 @@ def status_of(cells: list, code: int | None, tail: str, wall: bool, limits: Limi
 
 #: Grading processes whose kernel did not start are run again, each time with fresh folders, user and ports.
 #: jupyter_client picks a kernel's five ports and the kernel binds them a second later, so a kernel that another
-#: process starts in between can take one first ("Address already in use"; jupyter/jupyter_client#487,
-#: nteract/papermill#511): rare, but with many kernels started at once it happens. No learner code has run then.
+#: process starts in between can take one first ("Address already in use"; nteract/papermill#511,
+#: posit-dev/positron#5799): rare, but with many kernels started at once it happens. No learner code has run then.
 START_ATTEMPTS = 3
 
 
@@ -342,7 +342,7 @@ def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, li
     # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
     package_parent = str(Path(nbs.__file__).resolve().parents[3])
     pythonpath = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
-    for attempt in range(1, START_ATTEMPTS + 1):
+    for _ in range(START_ATTEMPTS):
         status, detail, wall, cells = _grade_once(nb, ref, limits, pythonpath)
         if status != GRADER_ERROR:
             break
