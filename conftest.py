@@ -7,3 +7,32 @@ os.environ.setdefault("MPLBACKEND", "Agg")      # figures render without a displ
 # cores that pytest-xdist's workers already share (measured: 6.5 s vs 129 s for three small fits
 # on a loaded 2-core machine).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A kernel can die before it answers when another kernel, started at the same moment (the other xdist
+# worker's), takes one of the ports jupyter_client picked for it ("Address already in use"; see
+# course_utils.instructor.grading.runner.START_ATTEMPTS, where the grader does the same). nbval starts each
+# notebook's kernel once; here it gets three tries, each with fresh ports.
+KERNEL_START_ATTEMPTS = 3
+
+
+def retrying_kernel_starts(start, attempts=KERNEL_START_ATTEMPTS):
+    """``start`` (nbval's ``start_new_kernel``) called again, up to ``attempts`` calls, while it raises RuntimeError
+    (jupyter_client's "Kernel died before replying to kernel_info" and "Kernel didn't respond")."""
+    def start_new_kernel(*args, **kwargs):
+        for attempt in range(1, attempts + 1):
+            try:
+                return start(*args, **kwargs)
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+    start_new_kernel.retries = start
+    return start_new_kernel
+
+
+def pytest_configure(config):
+    try:
+        from nbval import kernel
+    except ImportError:      # nbval is the test extra's; without it there are no notebook tests to protect
+        return
+    if not hasattr(kernel.start_new_kernel, "retries"):
+        kernel.start_new_kernel = retrying_kernel_starts(kernel.start_new_kernel)
