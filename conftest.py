@@ -1,4 +1,5 @@
 """Test-wide settings. Kernels started by nbval inherit this environment."""
+import functools
 import os
 
 os.environ.setdefault("COURSE_QUIET", "1")      # no progress bars in test and grading logs
@@ -18,6 +19,7 @@ KERNEL_START_ATTEMPTS = 3
 def retrying_kernel_starts(start, attempts=KERNEL_START_ATTEMPTS):
     """``start`` (nbval's ``start_new_kernel``) called again, up to ``attempts`` calls, while it raises RuntimeError
     (jupyter_client's "Kernel died before replying to kernel_info" and "Kernel didn't respond")."""
+    @functools.wraps(start)
     def start_new_kernel(*args, **kwargs):
         for attempt in range(1, attempts + 1):
             try:
@@ -25,7 +27,6 @@ def retrying_kernel_starts(start, attempts=KERNEL_START_ATTEMPTS):
             except RuntimeError:
                 if attempt == attempts:
                     raise
-    start_new_kernel.retries = start
     return start_new_kernel
 
 
@@ -34,5 +35,5 @@ def pytest_configure(config):
         from nbval import kernel
     except ImportError:      # nbval is the test extra's; without it there are no notebook tests to protect
         return
-    if not hasattr(kernel.start_new_kernel, "retries"):
+    if not hasattr(kernel.start_new_kernel, "__wrapped__"):
         kernel.start_new_kernel = retrying_kernel_starts(kernel.start_new_kernel)

@@ -369,6 +369,7 @@ def test_a_kernel_that_does_not_start_is_started_again(course, tmp_path, monkeyp
                                  limits=runner.Limits(**LIMITS), log=lambda *a: None)
         assert (rows[0]["status"], rows[0]["total"]) == ("ok", "5"), rows[0]
 
+
 def test_command_line(course, tmp_path):
     _write(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
     proc = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "subs"), "--out",

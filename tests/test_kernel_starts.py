@@ -41,5 +41,6 @@ def test_three_failed_starts_fail_and_other_errors_are_not_retried():
 
 def test_nbval_in_this_run_starts_kernels_through_the_retry():
     from nbval import kernel
-    assert hasattr(kernel.start_new_kernel, "retries")
-    assert not hasattr(kernel.start_new_kernel.retries, "retries")     # wrapped once, not once per conftest load
+    assert kernel.start_new_kernel.__code__.co_filename == str(ROOT / "conftest.py")
+    assert kernel.start_new_kernel.__wrapped__.__module__ == "nbval.kernel"
+    assert not hasattr(kernel.start_new_kernel.__wrapped__, "__wrapped__")   # wrapped once, not once per conftest load

@@ -346,7 +346,7 @@ def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, li
         status, detail, wall, cells = _grade_once(nb, ref, limits, pythonpath)
         if status != GRADER_ERROR:
             break
-    if status == GRADER_ERROR and START_ATTEMPTS > 1:
+    if status == GRADER_ERROR:
         detail = f"{detail} (the same in each of {START_ATTEMPTS} runs)"
     checks = score(ref, cells)
     if wall:
