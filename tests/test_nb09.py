@@ -55,10 +55,27 @@ def test_paired_views_share_only_the_latent():
     assert ((raw[:, :img.shape[1]].T @ raw[:, img.shape[1]:]) / (len(z) - 1)).abs().max() > 0.3
 
 
+def test_paired_returns_the_nuisances_of_the_same_samples():
+    plain = make_paired(300, seed=2, sample_seed=5, noise=0.0)
+    data, z, (u_img, u_txt) = make_paired(300, seed=2, sample_seed=5, noise=0.0, return_latent=True,
+                                          return_nuisances=True)
+    again, nuisances = make_paired(300, seed=2, sample_seed=5, noise=0.0, return_nuisances=True)
+    for view, other, third in zip(plain.modalities, data.modalities, again.modalities):
+        assert torch.equal(view, other) and torch.equal(view, third)
+    assert u_img.shape == u_txt.shape == (300, 8) and torch.equal(nuisances[0], u_img)
+    for view, u in zip(data.modalities, (u_img, u_txt)):   # without noise each view is exactly z A + nu u B
+        design = torch.cat([z, u], dim=1)
+        residual = view - design @ torch.linalg.lstsq(design, view).solution
+        assert residual.abs().max() < 1e-3
+        only_z = view - z @ torch.linalg.lstsq(z, view).solution
+        assert only_z.abs().max() > 0.5                   # ... and the nuisance is part of it
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"n": 1}, "n must"), ({"num_classes": 1}, "num_classes"), ({"latent_dim": 0}, "latent_dim"),
     ({"nuisance": -1.0}, "nuisance"), ({"noise": float("nan")}, "noise"), ({"spread": "a"}, "spread"),
     ({"seed": -1}, "seed"), ({"sample_seed": 1.5}, "sample_seed"), ({"return_latent": 1}, "return_latent"),
+    ({"return_nuisances": "yes"}, "return_nuisances"),
 ])
 def test_paired_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -147,6 +164,7 @@ def test_lazy_exports_give_the_references():
     from course_utils import references
     assert contrastive.info_nce is references.reference("09.infonce")
     assert contrastive.recall_at_k is references.reference("09.recall_at_k")
+    assert contrastive.LearnedTemperature is references.reference("09.learnable_temperature")
 
 
 # -------------------------------------------------------------------------------- exercise 09.infonce
@@ -464,7 +482,7 @@ def test_train_learned_temperature_trains_tau_and_checks_its_arguments():
     losses, taus = contrastive.train_learned_temperature(model, temperature, pairs, info_nce, epochs=3,
                                                          batch_size=64, lr=1e-2, seed=0)
     assert len(losses) == len(taus) == 3 and taus[-1] != pytest.approx(0.07, abs=1e-4)
-    assert taus[-1] == pytest.approx(float(temperature()))
+    assert taus[-1] == pytest.approx(float(temperature().detach()))
     with pytest.raises(ValueError, match="temperature must be a module"):
         contrastive.train_learned_temperature(model, 0.1, pairs, info_nce, epochs=1, batch_size=64)
     with pytest.raises(ValueError, match="init_temperature"):
