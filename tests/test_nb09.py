@@ -1,5 +1,6 @@
 """Notebook 09 (contrastive alignment): paired data, the two-tower models and their training loops, and the
-checks of 09.infonce, 09.recall_at_k and 09.learnable_temperature (each accepts several correct forms and rejects the typical mistakes)."""
+checks of 09.infonce, 09.recall_at_k and 09.learnable_temperature (each accepts several correct forms and
+rejects the typical mistakes)."""
 import math
 import sys
 

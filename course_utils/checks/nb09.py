@@ -1,11 +1,12 @@
-"""Checks for notebook 09 (contrastive alignment): the symmetric InfoNCE loss and recall@k.
+"""Checks for notebook 09 (contrastive alignment): the symmetric InfoNCE loss, recall@k and the learned temperature.
 
 The visible checks test properties every correct answer has, without computing it: a scalar that carries
 gradient to both inputs, the worked example of the notebook (identical one-hot embeddings, whose loss is
 $\\log(1 + (B-1)e^{-1/\\tau})$ in both directions), invariance to the length of each embedding, symmetry
 in the two modalities, and the limit $\\log B$ at a very high temperature; for recall@k the worked 4 x 4
 example of the notebook, invariance to relabelling the pairs, and a constant matrix (a collapsed encoder),
-which must score no better than chance. The comparison with a reference
+which must score no better than chance; for the learned temperature a 0-dim tensor that starts at
+``init_temperature`` and carries a gradient to ``log_scale``. The comparison with a reference
 computation and the list of typical mistakes are in :mod:`course_utils.checks.hidden.nb09`.
 """
 from __future__ import annotations

@@ -58,5 +58,5 @@ class LearnedTemperature(nn.Module):
         self.max_scale = max_scale
 
     def forward(self):
-        """() -> tau, a 0-dim tensor with a gradient to self.log_scale: 1 / min(exp(log_scale), max_scale)."""
+        """() -> tau, a 0-dim tensor that carries a gradient to self.log_scale (the equation above)."""
         return 1 / self.log_scale.exp().clamp(max=self.max_scale)

@@ -1,5 +1,6 @@
-"""Hidden checks of notebook 09: the reference computations of the symmetric InfoNCE loss and of recall@k,
-and the typical mistakes that spell the formulas out.
+"""Hidden checks of notebook 09: the reference computations of the symmetric InfoNCE loss, of recall@k (with
+ties: pessimistic, or expected under random tie-breaking) and of the learned temperature, and the typical
+mistakes that spell the formulas out.
 
 Left out of a graded release that withholds notebook 09; grading runs them from the instructor's package.
 """
