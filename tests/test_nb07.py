@@ -294,7 +294,23 @@ class ForwardStepByStep(cnn.FeatureMapFusionLayers):
         return self.head(pooled.flatten(1))
 
 
-@pytest.mark.parametrize("cls", [own("07.intermediate_forward"), ForwardInOtherForm, ForwardStepByStep])
+class WholeModelOfItsOwn(torch.nn.Module):
+    """Correct: the learner wrote the whole model (the same layers as cnn.FeatureMapFusionLayers) and its forward."""
+
+    def __init__(self, mode="concat", fuse_fn=None, channels_last=False):
+        super().__init__()
+        self.mode, self.fuse_fn, self.channels_last = mode, fuse_fn or cnn.fuse, channels_last
+        self.rgb_stem, self.lidar_stem = cnn.ConvStem(3, (8, 16)), cnn.ConvStem(1, (16,))
+        self.trunk = cnn.conv_block(32 if mode == "concat" else 16, 32)
+        self.head = torch.nn.Linear(32, 2)
+
+    def forward(self, rgb, lidar):
+        a, b = cnn.same_grid(self.rgb_stem(cnn.prepare_rgb(rgb)), self.lidar_stem(cnn.prepare_lidar(lidar)))
+        return self.head(self.trunk(self.fuse_fn(a, b, self.mode)).mean((2, 3)))
+
+
+@pytest.mark.parametrize("cls", [own("07.intermediate_forward"), ForwardInOtherForm, ForwardStepByStep,
+                                 WholeModelOfItsOwn])
 def test_intermediate_forward_check_accepts(cls):
     assert nb07.check_intermediate_forward(cls)
 
@@ -326,8 +342,12 @@ def test_intermediate_forward_check_rejects_the_reference_as_parent():
 
 
 def test_intermediate_forward_check_rejects_a_class_of_another_kind():
-    with pytest.raises(CheckFailed, match="FeatureMapFusionLayers"):
-        nb07.check_intermediate_forward(type("Plain", (torch.nn.Module,), {"forward": lambda s, r, l: r}))
+    with pytest.raises(CheckFailed, match="module class"):
+        nb07.check_intermediate_forward(lambda mode, fuse_fn=None: None)
+    plain = type("Plain", (torch.nn.Module,), {"__init__": lambda s, mode, fuse_fn=None: torch.nn.Module.__init__(s),
+                                               "forward": lambda s, r, l: r})
+    with pytest.raises(CheckFailed, match="keep the layers"):
+        nb07.check_intermediate_forward(plain)
 
 
 @pytest.mark.parametrize("forward, message", [

@@ -92,13 +92,14 @@ def _no_inherited_forward(check, model, rgb, depth):
 
 @exercise("07.intermediate_forward", "the forward pass of the feature-map fusion CNN")
 def check_intermediate_forward(check, FusionCNN):
-    """``FusionCNN(mode, fuse_fn=...)``, a subclass of ``cnn.FeatureMapFusionLayers``; its ``forward`` is the
-    learner's. The parent holds the layers and no forward, so an inherited forward is no answer."""
+    """``FusionCNN(mode, fuse_fn=...)`` with the layers of ``cnn.FeatureMapFusionLayers`` (the template subclasses
+    it); its ``forward`` is the learner's. That parent holds the layers and no forward, so an inherited forward is
+    no answer."""
     from ..models import cnn
 
-    if not (isinstance(FusionCNN, type) and issubclass(FusionCNN, cnn.FeatureMapFusionLayers)):
-        check.fail(f"FeatureMapFusionCNN should be a class built on cnn.FeatureMapFusionLayers (it makes the layers), "
-                   f"got {FusionCNN!r}: keep the template's `class FeatureMapFusionCNN(cnn.FeatureMapFusionLayers)`")
+    if not (isinstance(FusionCNN, type) and issubclass(FusionCNN, torch.nn.Module)):
+        check.fail(f"FeatureMapFusionCNN should be a module class (the template's `class FeatureMapFusionCNN("
+                   f"cnn.FeatureMapFusionLayers)`, which makes the layers), got {FusionCNN!r}")
     if FusionCNN.forward is torch.nn.Module.forward:
         check.not_implemented("FeatureMapFusionCNN has no forward of its own; write forward(self, rgb, lidar)")
     fuse = cnn.fuse          # exercise 07.fuse: the course's, or in a graded release your own once it passed
