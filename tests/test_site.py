@@ -68,6 +68,7 @@ def test_page_shows_todo_cells_as_handed_out_with_outputs_of_the_other_cells(sol
     assert CONFIG.colab_url("99_tiny.ipynb") in launch and "colab-badge.svg" not in launch
     assert "{download}`Download notebook <_notebooks/99_tiny.ipynb>`" in launch
     ids = [cell.id for cell in page.cells]
+    assert ids[:3] == ["intro", "colab-badge", "colab-setup"], "the title first, then the launch line"
     assert ids[ids.index("explore") + 1] == "site-note-explore"
     assert "live version" in by_id["site-note-explore"].source
 

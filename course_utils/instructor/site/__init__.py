@@ -43,6 +43,8 @@ html_title = {title!r}
 html_copy_source = False           # "Download notebook" hands out the student notebook itself
 html_show_sourcelink = False
 html_last_updated_fmt = None
+html_show_search_summary = False   # summaries fetch() each result page: refused from file://
+html_context = {{"default_mode": "light"}}   # without it the theme logs a console error ("invalid theme mode")
 html_theme_options = {{
     "repository_url": "https://github.com/{learner}",
     "repository_branch": {tag!r},

@@ -4,7 +4,7 @@ For every cell of the student notebook (:func:`course_utils.instructor.build.stu
 
 - a code cell whose source is the solved cell's source (same id) gets that cell's outputs;
 - a TODO cell (its solution region replaced by the stub) gets none, so no output of the answer is shown;
-- the Colab badge cell becomes the launch line: "Open in Colab" (the badge's address: the learner repository
+- the Colab badge cell becomes the launch line, placed under the notebook's title: "Open in Colab" (the badge's address: the learner repository
   at the release tag) and "Download notebook" (the student notebook as handed out, without outputs);
 - an explorer's cell (its static fallback figure, drawn under ``COURSE_QUIET=1``) is followed by a note that the
   live version runs in the notebook.
@@ -63,6 +63,9 @@ def page_notebook(source: Path, executed, config: build.CourseConfig):
             note = nbformat.v4.new_markdown_cell(EXPLORER_NOTE.format(launch=launch_line(config, source.name)))
             note.id = f"site-note-{cell.id}"[:64]
             cells.append(note)
+    first_text = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.id != "colab-badge"), None)
+    if first_text is not None:   # the page opens with the notebook's title, then the launch line and Colab's setup
+        cells = [cells[first_text]] + [c for i, c in enumerate(cells) if i != first_text]
     student.cells = cells
     student.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}   # `!pip` highlights
     return student

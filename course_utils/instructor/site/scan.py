@@ -149,7 +149,9 @@ def leaks(site: Path, found: Secrets, withheld: release.Withheld | None = None) 
                 if node.name in found.names and not release._is_stub(node):
                     problems.append(f"{rel}: defines exercise {node.name!r} ({found.names[node.name]}) in full")
         if withheld is not None:
-            problems += release.reference_leaks(empty, withheld,
-                                                {f"{rel} block {i}": b for i, b in enumerate(blocks)})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                problems += release.reference_leaks(empty, withheld,
+                                                    {f"{rel} block {i}": b for i, b in enumerate(blocks)})
     empty.rmdir()
     return problems
