@@ -114,7 +114,7 @@ def test_package_digest_changes_with_a_learner_file_only(tmp_path):
 def test_cache_reuses_an_execution(solved, tmp_path, monkeypatch):
     path, executed = solved
     calls = []
-    monkeypatch.setattr(execute, "run", lambda nb, name, timeout=900: calls.append(name) or nb)
+    monkeypatch.setattr(execute, "run", lambda nb, name, timeout=900, package=None: calls.append(name) or nb)
     cache = execute.ExecutionCache(tmp_path / "cache", tmp_path / "solutions")
     cache.get_all([path])
     assert calls == ["99_tiny.ipynb"] and cache.executed == ["99_tiny.ipynb"]
@@ -133,12 +133,15 @@ def test_a_failing_cell_is_named_without_a_traceback():
     assert "Traceback" not in message and "----" not in message
 
 
-def test_execution_is_quiet_and_single_threaded():
-    nb = nbformat.v4.new_notebook(cells=[_cell("code", "import os; print(os.environ['COURSE_QUIET'], "
-                                                        "os.environ['OMP_NUM_THREADS'])", "env")])
+def test_execution_is_quiet_single_threaded_and_imports_the_hashed_package(tmp_path):
+    package = tmp_path / "copy" / "course_utils"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("WHERE = 'the copy'\n")
+    nb = nbformat.v4.new_notebook(cells=[_cell("code", "import os, course_utils; print(os.environ['COURSE_QUIET'], "
+                                                        "os.environ['OMP_NUM_THREADS'], course_utils.WHERE)", "env")])
     nb.metadata["kernelspec"] = dict(build.KERNELSPEC)
-    execute.run(nb, "99_env.ipynb", timeout=60)
-    assert nb.cells[0].outputs[0]["text"] == "1 1\n"
+    execute.run(nb, "99_env.ipynb", timeout=60, package=package)
+    assert nb.cells[0].outputs[0]["text"] == "1 1 the copy\n"
 
 
 # -- the no-solution scan ---------------------------------------------------------------------------------
@@ -183,3 +186,22 @@ def test_scan_reads_downloadable_notebooks(solved, tmp_path):
     (site / "_downloads" / "99_tiny.ipynb").write_text(json.dumps(nbformat.from_dict(executed)))
     found = scan.leaks(site, scan.secrets(tmp_path / "solutions"))
     assert any(line.startswith("_downloads/99_tiny.ipynb") for line in found)
+
+
+def test_build_names_what_is_missing_or_wrong(tmp_path, monkeypatch):
+    from course_utils.instructor import site
+    with pytest.raises(site.SiteError, match="only applies to a graded site"):
+        site.build_site(tmp_path / "out", withhold_from=3)
+    with pytest.raises(site.SiteError, match="notebook number 00-99"):
+        site.build_site(tmp_path / "out", graded=True, withhold_from=100)
+    monkeypatch.setattr(site, "SITE_MODULES", ("sphinx", "no_such_site_tool"))
+    with pytest.raises(site.SiteError, match=r"no_such_site_tool missing.*\.\[site\]"):
+        site.build_site(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_command_line_reports_a_failure_without_a_traceback(tmp_path, capsys):
+    from course_utils.instructor import cli
+    assert cli.main(["site", "--out", str(tmp_path / "out"), "--withhold-from", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("site error: --withhold-from only applies") and "Traceback" not in err

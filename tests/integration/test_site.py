@@ -5,7 +5,7 @@ One session fixture builds the self-study site (every solved notebook executed o
 page exists, every internal link and image resolves (images are real PNG/SVG), notebook 06's page shows its gate
 figures, launch links, the no-solution scan on both sites, and in headless Chromium (Debian's, as the JupyterLab
 browser test uses): no console errors, no request outside ``file://``, math rendered, search finds notebook 04.
-Screenshots go to ``test-artifacts/``; ``COURSE_UPDATE_SCREENSHOT=1`` refreshes the README's docs/img/site.png.
+Screenshots go to ``test-artifacts/``; ``COURSE_UPDATE_SCREENSHOT=1`` refreshes the README's docs/img/site.png (notebook 04's page).
 """
 from __future__ import annotations
 
@@ -220,7 +220,10 @@ def test_page_in_chromium(site, browser, name):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"site-{name}.png"
     page.screenshot(path=str(shot))
-    if name == "index" and os.environ.get("COURSE_UPDATE_SCREENSHOT"):
+    if name == NAMES[6]:   # the gate explorer's static figure, with its note
+        page.locator("text=live version").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"site-{name}-gate-figure.png"))
+    if name == NAMES[4] and os.environ.get("COURSE_UPDATE_SCREENSHOT"):   # the README shows 04's page
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, README_SCREENSHOT)
     page.close()

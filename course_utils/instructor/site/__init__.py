@@ -12,6 +12,7 @@ notebook of ``solutions/`` (in course order, so previous/next follow the course)
 """
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from . import execute, pages, scan
 
 ROOT = build.ROOT
 TITLE = "Multimodal Fusion from First Principles"
+SITE_MODULES = ("sphinx", "myst_nb", "sphinx_book_theme", "sphinx-mathjax-offline")   # the `site` extra
 DEFAULT_CACHE = Path("build") / "site-cache"   # relative to the repository; git-ignored (build/)
 GRADED_NOTICE = ("> This is the site of a graded release: the TODO cells are shown as learners get them, and no "
                  "page holds the course's own code for notebooks {first} and later; figures and measured numbers "
@@ -114,6 +116,12 @@ def build_site(out: Path, root: Path = ROOT, cache: Path | None = None, jobs: in
     """Build the site into ``out``; raise :class:`SiteError` (or execute.ExecutionError) naming what failed."""
     if withhold_from is not None and not graded:
         raise SiteError("--withhold-from only applies to a graded site (add --graded)")
+    if withhold_from is not None and not 0 <= withhold_from <= 99:
+        raise SiteError(f"--withhold-from must be a notebook number 00-99, got {withhold_from}")
+    missing = [m for m in SITE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SiteError(f"the site's tools are not installed ({', '.join(missing)} missing): run "
+                        '`pip install -e ".[site]"` (./course.sh site does it)')
     graded_from = (withhold_from or 0) if graded else None
     root, out = Path(root).resolve(), Path(out).resolve()
     cache = Path(cache).resolve() if cache else root / DEFAULT_CACHE

@@ -57,13 +57,20 @@ def _first_error(notebook) -> tuple[int, object, dict] | None:
     return None
 
 
-def run(notebook, name: str, timeout: int = 900):
-    """Execute ``notebook`` (an nbformat node, changed in place) in a fresh kernel; raise :class:`ExecutionError`."""
+def run(notebook, name: str, timeout: int = 900, package: Path | None = None):
+    """Execute ``notebook`` (an nbformat node, changed in place) in a fresh kernel; raise :class:`ExecutionError`.
+
+    With ``package`` (a ``course_utils`` folder) the kernel imports that copy of the package, the one hashed.
+    """
     from nbclient import NotebookClient
     with tempfile.TemporaryDirectory(prefix="course-site-run-") as workdir:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": workdir}})
-        client.execute(env={**os.environ, **ENVIRONMENT})   # the kernel's environment, not this process's
+        env = {**os.environ, **ENVIRONMENT}   # the kernel's environment, not this process's
+        if package is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(package).resolve().parent),
+                                                              os.environ.get("PYTHONPATH")]))
+        client.execute(env=env)
     failed = _first_error(notebook)
     if failed:
         index, cell, out = failed
@@ -77,6 +84,7 @@ class ExecutionCache:
 
     def __init__(self, folder: Path, package: Path):
         self.folder = Path(folder) / "executed"
+        self.package = Path(package)
         self.package_hash = package_digest(package)
         self.executed: list[str] = []   # names run (not taken from the cache) by the last :meth:`get_all`
 
@@ -89,7 +97,7 @@ class ExecutionCache:
         cached = self.path(notebook)
         if cached.exists():
             return nbformat.read(cached, as_version=4)
-        run(notebook, source.name)
+        run(notebook, source.name, package=self.package)
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
