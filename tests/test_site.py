@@ -82,11 +82,13 @@ def test_a_cell_changed_since_the_execution_gets_no_stale_outputs(solved):
 
 def test_home_page_links_pages_and_lists_every_notebook_in_order():
     readme = ("# Course\n\nA course about fusion.\n\n![shot](docs/img/x.png)\n\n"
-              "| # | notebook |\n|---|---|\n| 00 | [setup](notebooks/00_setup.ipynb) |\n\n## Start\n")
+              "| # | notebook |\n|---|---|\n| 00 | [setup](notebooks/00_setup.ipynb) |\n\n## Start\n\n"
+              "| command | what |\n|---|---|\n| x | y |\n")
     text = pages.home_page(readme, ["00_setup.ipynb", "13_capstone.ipynb"], "Title", "> graded\n\n")
     assert text.startswith("# Title\n\n> graded\n\nA course about fusion.")
     assert "| 00 | [setup](00_setup.ipynb) |" in text and "notebooks/" not in text
     assert "\n00_setup\n13_capstone\n```" in text and "docs/img" not in text
+    assert "| command |" not in text, "only the table of notebooks"
 
 
 def test_cache_key_ignores_markdown_and_follows_code_and_package(solved):

@@ -75,7 +75,8 @@ def home_page(readme: str, names: list[str], title: str, notice: str = "") -> st
     """MyST markdown of the home page: the README's first paragraph and table, and the course's toctree."""
     paragraphs = readme.split("\n\n")
     intro = next((p for p in paragraphs[1:] if p.strip() and not p.lstrip().startswith(("#", "!", "|"))), "")
-    table = [line for line in readme.splitlines() if line.startswith("|")]
+    table = next((block.splitlines() for block in paragraphs if block.startswith("|") and "notebook" in
+                  block.splitlines()[0]), [])   # the README's table of notebooks (the first with that column)
     table = [re.sub(r"\]\(notebooks/([^)]+)\.ipynb\)", r"](\1.ipynb)", line) for line in table]
     toctree = "\n".join(Path(n).stem for n in names)
     return (f"# {title}\n\n{notice}{intro.strip()}\n\n" + "\n".join(table) + "\n\n"
