@@ -1,11 +1,12 @@
 """Tier 2: the whole course site, built once per run from the repository (``python -m course_utils site``).
 
-One session fixture builds the self-study site (every solved notebook executed once, into a temporary cache;
-``COURSE_SITE_CACHE`` names a cache to reuse) and, from the same executions, a graded site. Checked here: every
-page exists, every internal link and image resolves (images are real PNG/SVG), notebook 06's page shows its gate
+One session fixture builds the self-study site from a fresh clone (every solved notebook executed once, into a
+temporary cache; ``COURSE_SITE_CACHE`` names a cache to reuse) and, from the same executions, a graded site.
+Checked here: every page exists, every internal link and image resolves (images are real PNG/SVG), notebook 06's page shows its gate
 figures, launch links, the no-solution scan on both sites, and in headless Chromium (Debian's, as the JupyterLab
 browser test uses): no console errors, no request outside ``file://``, math rendered, search finds notebook 04.
-Screenshots go to ``test-artifacts/``; ``COURSE_UPDATE_SCREENSHOT=1`` refreshes the README's docs/img/site.png (notebook 04's page).
+Screenshots go to ``test-artifacts/``; ``COURSE_UPDATE_SCREENSHOT=1`` refreshes the README's docs/img/site.png
+(notebook 04's page).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -32,15 +34,32 @@ NAMES = [p.stem for p in sorted((ROOT / "solutions").glob("*.ipynb"))]
 GATE_CELLS = ("gate_explorer(", "gating.gate_values(")   # notebook 06's explorer and its gate histogram
 
 
+def _fresh_clone(base: Path) -> Path:
+    """A fresh clone of this checkout when its work tree is clean (CI's case), else the checkout itself.
+
+    Building from the clone shows the site needs nothing that is not committed (no notebooks/ or build/ left
+    behind); with uncommitted changes the checkout is built, so a developer tests what they have.
+    """
+    clone = base / "clone"
+    if clone.exists():
+        return clone
+    status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                            capture_output=True, text=True)
+    if status.returncode != 0 or status.stdout.strip():
+        return ROOT
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    return clone
+
+
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory):
     """(self-study site, graded site) folders, built from the repository with one execution of each notebook."""
     base = tmp_path_factory.mktemp("site")
     cache = Path(os.environ.get("COURSE_SITE_CACHE") or base / "cache")
-    study = build_site(base / "self-study", ROOT, cache=cache)
+    study = build_site(base / "self-study", _fresh_clone(base), cache=cache)
     graded_cache = base / "cache-graded"
     shutil.copytree(cache / "executed", graded_cache / "executed")   # the same executions, its own sources
-    graded = build_site(base / "graded", ROOT, cache=graded_cache, graded=True)
+    graded = build_site(base / "graded", _fresh_clone(base), cache=graded_cache, graded=True)
     assert graded.executed == [], "the graded site must reuse the self-study site's executions"
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "site-build.json").write_text(json.dumps({"self-study": study.seconds, "graded": graded.seconds,
