@@ -56,14 +56,16 @@ def sites(tmp_path_factory):
     """(self-study site, graded site) folders, built from the repository with one execution of each notebook."""
     base = tmp_path_factory.mktemp("site")
     cache = Path(os.environ.get("COURSE_SITE_CACHE") or base / "cache")
-    study = build_site(base / "self-study", _fresh_clone(base), cache=cache)
+    root = _fresh_clone(base)
+    study = build_site(base / "self-study", root, cache=cache)
     graded_cache = base / "cache-graded"
     shutil.copytree(cache / "executed", graded_cache / "executed")   # the same executions, its own sources
-    graded = build_site(base / "graded", _fresh_clone(base), cache=graded_cache, graded=True)
+    graded = build_site(base / "graded", root, cache=graded_cache, graded=True)
     assert graded.executed == [], "the graded site must reuse the self-study site's executions"
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "site-build.json").write_text(json.dumps({"self-study": study.seconds, "graded": graded.seconds,
-                                                           "executed": study.executed}, indent=2))
+                                                           "executed": study.executed,
+                                                           "built_from": str(root)}, indent=2))
     return study.out, graded.out
 
 
