@@ -207,3 +207,43 @@ def test_command_line_reports_a_failure_without_a_traceback(tmp_path, capsys):
     assert cli.main(["site", "--out", str(tmp_path / "out"), "--withhold-from", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("site error: --withhold-from only applies") and "Traceback" not in err
+
+
+def _tiny_course(root, cells):
+    """A course of one notebook: pyproject ([tool.course]), README with its table, an empty learner package."""
+    (root / "solutions").mkdir(parents=True)
+    (root / "course_utils").mkdir()
+    (root / "course_utils" / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text('[project]\nversion = "1.2.0"\n[tool.course]\n'
+                                         'learner_repository = "owner/learners"\n')
+    (root / "README.md").write_text("# Tiny\n\nA tiny course.\n\n| # | notebook |\n|---|---|\n"
+                                    "| 99 | [tiny](notebooks/99_tiny.ipynb) |\n")
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = dict(build.KERNELSPEC)
+    nbformat.write(nb, root / "solutions" / "99_tiny.ipynb")
+
+
+def test_a_failing_cell_fails_the_build_before_anything_is_written(tmp_path):
+    from course_utils.instructor import site
+    _tiny_course(tmp_path / "course", [_cell("markdown", "# 99 tiny", "title"),
+                                      _cell("code", "raise ValueError('bad data')", "breaks")])
+    with pytest.raises(execute.ExecutionError, match=r"99_tiny.ipynb: cell 1 \(id 'breaks'\) raised ValueError: bad"):
+        site.build_site(tmp_path / "out", tmp_path / "course", cache=tmp_path / "cache")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tiny_course_builds_with_pages_outputs_math_and_no_solution(tmp_path):
+    from course_utils.instructor import site
+    _tiny_course(tmp_path / "course", [
+        _cell("markdown", "# 99 tiny\n\nThe fusion: $y = [a; b]$.", "title"),
+        _cell("code", EXERCISE.replace("scale_factor_for_fusion", "2"), "todo-fuse"),
+        _cell("code", "print('measured:', 6 * 7)", "measure"),
+    ])
+    built = site.build_site(tmp_path / "out", tmp_path / "course", cache=tmp_path / "cache")
+    assert built.pages == ["99_tiny"] and built.executed == ["99_tiny.ipynb"]
+    page = (tmp_path / "out" / "99_tiny.html").read_text()
+    assert "measured: 42" in page and "NotImplementedError" in page and "torch.cat" not in page
+    assert '_static/mathjax/' in page and "colab.research.google.com/github/owner/learners/blob/v1.2.0" in page
+    assert 'href="99_tiny.html"' in (tmp_path / "out" / "index.html").read_text()
+    again = site.build_site(tmp_path / "out", tmp_path / "course", cache=tmp_path / "cache")
+    assert again.executed == [], "nothing changed: nothing executes again"
