@@ -247,3 +247,15 @@ def test_a_tiny_course_builds_with_pages_outputs_math_and_no_solution(tmp_path):
     assert 'href="99_tiny.html"' in (tmp_path / "out" / "index.html").read_text()
     again = site.build_site(tmp_path / "out", tmp_path / "course", cache=tmp_path / "cache")
     assert again.executed == [], "nothing changed: nothing executes again"
+
+
+def test_notebooks_execute_two_at_once(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    paths = []
+    for k in range(2):
+        nb = nbformat.v4.new_notebook(cells=[_cell("code", f"print({k} + 40)", "only")])
+        nb.metadata["kernelspec"] = dict(build.KERNELSPEC)
+        paths.append(tmp_path / f"9{k}_n.ipynb")
+        nbformat.write(nb, paths[-1])
+    runs = execute.ExecutionCache(tmp_path / "cache", tmp_path / "pkg").get_all(paths, jobs=2)
+    assert [runs[p.name].cells[0].outputs[0]["text"] for p in paths] == ["40\n", "41\n"]

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from course_utils.instructor import build
-from course_utils.instructor.site import build_site, pages, scan
+from course_utils.instructor.site import build_site, scan
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
