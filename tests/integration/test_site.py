@@ -31,6 +31,11 @@ CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 NAMES = [p.stem for p in sorted((ROOT / "solutions").glob("*.ipynb"))]
+def _page(number: str) -> str:
+    """The page name of notebook ``number`` ("04"), whatever it is called."""
+    return next(name for name in NAMES if name.startswith(f"{number}_"))
+
+
 GATE_CELLS = ("gate_explorer(", "gating.gate_values(")   # notebook 06's explorer and its gate histogram
 
 
@@ -150,7 +155,7 @@ def _cells(html: str) -> list[str]:
 
 
 def test_gated_fusion_page_shows_its_gate_figures(site):
-    page = next(n for n in NAMES if n.startswith("06_"))
+    page = _page("06")
     cells = _cells((site / f"{page}.html").read_text(encoding="utf-8"))
     for call in GATE_CELLS:
         calling = [c for c in cells if call in re.sub(r"<[^>]+>", "", c)]
@@ -161,7 +166,7 @@ def test_gated_fusion_page_shows_its_gate_figures(site):
 
 
 def test_todo_cells_show_the_stub_and_no_outputs(site):
-    html = (site / f"{NAMES[2]}.html").read_text(encoding="utf-8")   # 02: exercises with TODO cells
+    html = (site / f"{_page('02')}.html").read_text(encoding="utf-8")   # 02: exercises with TODO cells
     todo = [c for c in _cells(html) if "NotImplementedError" in c]
     assert todo and all("cell_output" not in c for c in todo)
     assert any("cell_output" in c for c in _cells(html)), "the other cells keep the solved run's outputs"
@@ -179,7 +184,7 @@ def test_launch_links_open_colab_at_the_release_and_download_the_handed_out_note
 
 
 def test_math_assets_are_shipped(site):
-    html = (site / f"{NAMES[4]}.html").read_text(encoding="utf-8")
+    html = (site / f"{_page('04')}.html").read_text(encoding="utf-8")
     local = re.search(r'<script[^>]+src="(_static/mathjax/[^"]+)"', html)
     assert local and (site / local.group(1).split("?")[0]).is_file()
     assert "\\(" in html or "\\[" in html or 'class="math' in html
@@ -199,9 +204,9 @@ def test_no_solution_on_any_page_or_in_the_search_index(sites, which):
 def test_the_scan_would_catch_a_published_solution(site, tmp_path):
     copy = tmp_path / "site"
     shutil.copytree(site, copy)
-    solved = json.loads((ROOT / "solutions" / f"{NAMES[2]}.ipynb").read_text())
+    solved = json.loads((ROOT / "solutions" / f"{_page('02')}.ipynb").read_text())
     code = next("".join(c["source"]) for c in solved["cells"] if build.BEGIN in "".join(c["source"]))
-    page = copy / f"{NAMES[2]}.html"
+    page = copy / f"{_page('02')}.html"
     page.write_text(page.read_text() + f"<pre>{code}</pre>")
     assert scan.leaks(copy, scan.secrets(ROOT / "solutions"))
 
@@ -232,7 +237,7 @@ def _open(browser, url: str):
     return page, seen
 
 
-@pytest.mark.parametrize("name", ["index", NAMES[4], NAMES[6]])   # home, 04 cross-attention, 06 gated fusion
+@pytest.mark.parametrize("name", ["index", _page("04"), _page("06")])   # home, 04 cross-attention, 06 gated fusion
 def test_page_in_chromium(site, browser, name):
     page, seen = _open(browser, (site / f"{name}.html").as_uri())
     if name != "index":
@@ -241,10 +246,10 @@ def test_page_in_chromium(site, browser, name):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"site-{name}.png"
     page.screenshot(path=str(shot))
-    if name == NAMES[6]:   # the gate explorer's static figure, with its note
+    if name == _page("06"):   # the gate explorer's static figure, with its note
         page.locator("text=live version").first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / f"site-{name}-gate-figure.png"))
-    if name == NAMES[4] and os.environ.get("COURSE_UPDATE_SCREENSHOT"):   # the README shows 04's page
+    if name == _page("04") and os.environ.get("COURSE_UPDATE_SCREENSHOT"):   # the README shows 04's page
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, README_SCREENSHOT)
     page.close()
@@ -258,6 +263,6 @@ def test_search_finds_cross_attention(site, browser):
     hrefs = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.getAttribute('href'))")
     page.screenshot(path=str(ARTIFACTS / "site-search.png"))
     page.close()
-    assert any(NAMES[4] in href for href in hrefs), f"search for cross-attention found {hrefs}"
+    assert any(_page("04") in href for href in hrefs), f"search for cross-attention found {hrefs}"
     assert seen["errors"] == [], f"console errors {seen['errors']}"
     assert seen["outside"] == [], f"requests outside file:// {seen['outside']}"
