@@ -245,8 +245,12 @@ def test_a_tiny_course_builds_with_pages_outputs_math_and_no_solution(tmp_path):
     assert "measured: 42" in page and "NotImplementedError" in page and "torch.cat" not in page
     assert '_static/mathjax/' in page and "colab.research.google.com/github/owner/learners/blob/v1.2.0" in page
     assert 'href="99_tiny.html"' in (tmp_path / "out" / "index.html").read_text()
-    again = site.build_site(tmp_path / "out", tmp_path / "course", cache=tmp_path / "cache")
-    assert again.executed == [], "nothing changed: nothing executes again"
+    from concurrent.futures import ThreadPoolExecutor   # two builds sharing the cache at once, as one alone
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        again = list(pool.map(lambda name: site.build_site(tmp_path / name, tmp_path / "course",
+                                                            cache=tmp_path / "cache"), ["a", "b"]))
+    assert [b.executed for b in again] == [[], []], "nothing changed: nothing executes again"
+    assert (tmp_path / "a" / "99_tiny.html").read_text() == (tmp_path / "b" / "99_tiny.html").read_text() == page
 
 
 def test_notebooks_execute_two_at_once(tmp_path):
@@ -259,3 +263,4 @@ def test_notebooks_execute_two_at_once(tmp_path):
         nbformat.write(nb, paths[-1])
     runs = execute.ExecutionCache(tmp_path / "cache", tmp_path / "pkg").get_all(paths, jobs=2)
     assert [runs[p.name].cells[0].outputs[0]["text"] for p in paths] == ["40\n", "41\n"]
+

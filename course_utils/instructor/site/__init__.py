@@ -12,6 +12,7 @@ notebook of ``solutions/`` (in course order, so previous/next follow the course)
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
 import subprocess
@@ -102,6 +103,23 @@ def write_sources(source: Path, root: Path, executed: dict, config: build.Course
     return [Path(n).stem for n in names]
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (POSIX ``flock``; where there is none, no lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            import fcntl
+        except ImportError:   # Windows: two builds sharing one cache at once are not supported there
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_sphinx(source: Path, doctrees: Path, out: Path) -> None:
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(doctrees), str(source), str(out)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -133,11 +151,12 @@ def build_site(out: Path, root: Path = ROOT, cache: Path | None = None, jobs: in
     runs = execute.ExecutionCache(cache, root / "course_utils")
     executed = runs.get_all(sources, jobs)
     site.executed, site.seconds["execute"] = runs.executed, time.perf_counter() - clock
-    clock = time.perf_counter()
-    site.pages = write_sources(cache / "source", root, executed, config, graded_from)
-    site.seconds["pages"], clock = time.perf_counter() - clock, time.perf_counter()
-    run_sphinx(cache / "source", cache / "doctrees", out)
-    site.seconds["sphinx"], clock = time.perf_counter() - clock, time.perf_counter()
+    with _locked(cache / "site.lock"):   # one build at a time writes the cache's sources and Sphinx state
+        clock = time.perf_counter()
+        site.pages = write_sources(cache / "source", root, executed, config, graded_from)
+        site.seconds["pages"], clock = time.perf_counter() - clock, time.perf_counter()
+        run_sphinx(cache / "source", cache / "doctrees", out)
+        site.seconds["sphinx"], clock = time.perf_counter() - clock, time.perf_counter()
     withheld = None
     if graded_from is not None:
         package = root / "course_utils"
