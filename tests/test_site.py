@@ -5,6 +5,7 @@ The whole site is built and checked in tests/integration/test_site.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -264,3 +265,17 @@ def test_notebooks_execute_two_at_once(tmp_path):
     runs = execute.ExecutionCache(tmp_path / "cache", tmp_path / "pkg").get_all(paths, jobs=2)
     assert [runs[p.name].cells[0].outputs[0]["text"] for p in paths] == ["40\n", "41\n"]
 
+
+
+def test_graded_scan_finds_a_renamed_copy_of_a_withheld_reference(solved, tmp_path):
+    from course_utils.instructor import release
+    package = tmp_path / "pkg"
+    (package / "references").mkdir(parents=True)
+    (package / "references" / "nb99.py").write_text(
+        "def late_vote(p, q):\n    total = p.softmax(-1) + q.softmax(-1)\n    return (total / 2).argmax(-1)\n")
+    withheld = release.Withheld.from_files(package, [Path("references/nb99.py")])
+    copy = ("<pre>def my_vote(a, b):\n    s = a.softmax(-1) + b.softmax(-1)\n    return (s / 2).argmax(-1)\n</pre>")
+    found = scan.leaks(_site(tmp_path, HANDED_OUT + copy), scan.secrets(tmp_path / "solutions"), withheld)
+    assert any("copy of references/nb99.py: late_vote" in line for line in found)
+    (tmp_path / "clean").mkdir()
+    assert scan.leaks(_site(tmp_path / "clean", HANDED_OUT), scan.secrets(tmp_path / "solutions"), withheld) == []
