@@ -54,6 +54,10 @@ case "${1:-}" in
     exec .venv/bin/python -m pytest "${files[@]:-tests/integration}" -n "${WORKERS:-2}" --dist loadfile "$@"
     ;;
   site)
+    if [ ! -d solutions ]; then
+      echo "no solutions/ here: the learner bundle ships notebooks only; build the site from the course repository" >&2
+      exit 2
+    fi
     setup ".[site]"
     shift
     out=()
