@@ -314,7 +314,7 @@ def learner_pyproject(text: str) -> str:
     """The instructor's ``pyproject.toml`` without the extras that only instructors and maintainers use."""
     out, lines = [], text.split("\n")
     for line in lines:
-        if re.match(r"\s*(instructor|nbgrader|dask|test)\s*=", line):
+        if re.match(r"\s*(instructor|nbgrader|dask|site|test)\s*=", line):
             while out and out[-1].lstrip().startswith("#"):
                 out.pop()       # its comment goes with it
             continue
