@@ -34,7 +34,7 @@ AND_I1 = -(0.25 * math.log2(0.25) + 0.75 * math.log2(0.75)) - 0.5
     ("xor", gate(lambda a, b: a ^ b), {"R": 0, "U1": 0, "U2": 0, "S": 1}),
     ("copy", copied_bit(), {"R": 1, "U1": 0, "U2": 0, "S": 0}),
     ("unique", gate(lambda a, b: a), {"R": 0, "U1": 1, "U2": 0, "S": 0}),
-    # BROJA's AND (Bertschinger et al. 2014, table 1): R = I(Y; X1) = 0.311, U1 = U2 = 0, S = 0.5 bits
+    # BROJA's AND (Bertschinger et al. 2014): R = I(Y; X1) = 0.311, U1 = U2 = 0, S = 0.5 bits
     ("and", gate(lambda a, b: a & b), {"R": AND_I1, "U1": 0, "U2": 0, "S": 0.5}),
 ])
 def test_the_textbook_cases(name, table, expected):
