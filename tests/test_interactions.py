@@ -121,3 +121,16 @@ def test_joint_table_and_kmeans():
     assert torch.equal(labels, it.kmeans(points, 2, seed=0))
     with pytest.raises(ValueError, match="k must be"):
         it.kmeans(points, 0)
+
+
+def test_discretised_tables_of_the_course_data_show_their_kind():
+    """k-means codes of 01's data sets: the redundant one is mostly R, the unique one U1, the XOR one S."""
+    from course_utils.data import make_redundant, make_synergy, make_unique
+    measured = {name: it.broja(it.discretised_table(make(2000, seed=0), k=8)).as_dict()
+                for name, make in (("R", make_redundant), ("U1", make_unique), ("S", make_synergy))}
+    for name, parts in measured.items():
+        assert max(parts, key=parts.get) == name, (name, parts)
+    with pytest.raises(ValueError, match="two modalities"):
+        from course_utils.data import MultimodalDataset
+        three = MultimodalDataset((torch.zeros(4, 2),) * 3, torch.zeros(4, dtype=torch.long), ("a", "b", "c"))
+        it.discretised_table(three)
