@@ -1,6 +1,7 @@
 """Grades in the layouts other systems import: a Canvas gradebook CSV and a generic long CSV.
 
-Both are computed from the rows of ``grades.csv`` (after ``--manual``, including written answers).
+Both are computed from the rows of ``grades.csv`` (after ``--manual``, including written answers), each turned
+into the results model (:mod:`.results`) first.
 
 **Canvas** (``canvas.csv``, needs ``--roster``): the columns Canvas's gradebook import reads,
 ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per assignment named as Canvas names
@@ -148,9 +149,10 @@ def write_canvas(path: Path, rows: list, refs: dict, questions: dict, roster, co
         for entry in roster.learners.values():
             cells = []
             for _, names, _ in columns:
-                got = [best[(entry.learner, n)] for n in names if (entry.learner, n) in best]
+                got = [results.from_row(best[(entry.learner, n)], refs[n], marking.notebook_questions(questions, n))
+                       for n in names if (entry.learner, n) in best]
                 if got:
-                    cells.append(_fmt(sum(_num(r.get("total")) for r in got)))
+                    cells.append(_fmt(sum(m.total for m in got)))
                 else:
                     cells.append("0" if zero else "")
             writer.writerow([entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section] + cells)

@@ -108,7 +108,8 @@ def from_row(row: dict, reference, questions: list = (), scores: dict | None = N
     """The model of one ``grades.csv`` row graded against ``reference`` (a :class:`.notebooks.Reference`).
 
     ``questions``: the notebook's written questions (:class:`.marking.Question`); ``scores``:
-    (learner, question id) -> (points or None, comment). A grades.csv row keeps points only, so verdicts are
+    (learner, question id) -> (points or None, comment); without one, a question's column of the row (grades.csv
+    after ``--manual``) gives its points. A grades.csv row keeps points only, so verdicts are
     ``passed`` (full points) or ``failed``; messages are not in the sheet.
     """
     scores = scores or {}
@@ -118,7 +119,9 @@ def from_row(row: dict, reference, questions: list = (), scores: dict | None = N
         exercises.append(ExerciseResult(check, got, float(top), "passed" if top and got >= top else "failed"))
     answers = []
     for q in questions:
-        points, comment = scores.get((row["learner"], q.id), (None, ""))
+        in_row = row.get(q.id)                      # grades.csv after --manual has a column per question
+        points, comment = scores.get((row["learner"], q.id),
+                                     (None if in_row in (None, "") else _num(in_row), ""))
         answers.append(AnswerMark(q.id, points, float(q.points), comment))
     return SubmissionResults(row["learner"], row.get("submission", ""), reference.name, row.get("status", ""),
                              row.get("detail", ""), "", exercises, answers, 0.0, row.get("sha256", ""))
