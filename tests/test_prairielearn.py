@@ -209,3 +209,15 @@ def test_results_stay_under_one_megabyte_for_any_flood(tmp_path):
     got = valid_results(path)
     assert "characters cut" in got["tests"][0]["message"] and len(got["tests"]) == 40
     assert got["score"] == 0
+
+
+def test_a_planted_results_link_is_replaced_not_followed(tmp_path):
+    """A kernel that could write results/ beforehand gains nothing: the grader's file replaces what it left."""
+    (tmp_path / "results").mkdir()
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep")
+    (tmp_path / "results" / "results.json").symlink_to(target)
+    path = pl.write_results(tmp_path, pl.not_gradable(["The submission is empty: submit 90_tiny.ipynb."]))
+    assert not path.is_symlink() and target.read_text() == "keep"
+    assert valid_results(path)["gradable"] is False
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["results.json"]

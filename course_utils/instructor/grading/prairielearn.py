@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -116,10 +117,14 @@ def fit(data: dict, limit: int = RESULTS_LIMIT) -> dict:
 
 
 def write_results(root: Path, data: dict) -> Path:
+    """Write ``root/results/results.json`` atomically, through a fresh file of a random name (created with
+    O_EXCL, so a name planted in ``results/`` beforehand is never followed)."""
     path = Path(root) / "results" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=1, ensure_ascii=False))
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
