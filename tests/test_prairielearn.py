@@ -93,14 +93,14 @@ def plcourse(tmp_path):
     return data, out
 
 
-def grade_with_entrypoint(course_out: Path, job: Path, files: dict) -> dict:
+def grade_with_entrypoint(course_out: Path, job: Path, files: dict, python: str = sys.executable) -> dict:
     """Lay out PrairieLearn's /grade under ``job``, run run.sh on it, return the validated results.json."""
     shutil_copy(course_out / "serverFilesCourse", job / "serverFilesCourse")
     shutil_copy(course_out / "questions" / "notebook_90_tiny" / "tests", job / "tests")
     (job / "student").mkdir(parents=True)
     for name, content in files.items():
         _write(job, "student", name, content)
-    env = {**os.environ, "PL_GRADE_ROOT": str(job), "PL_PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PL_GRADE_ROOT": str(job), "PL_PYTHON": python, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["bash", str(job / "serverFilesCourse" / pl.GRADER_DIR / "run.sh")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -221,3 +221,9 @@ def test_a_planted_results_link_is_replaced_not_followed(tmp_path):
     assert not path.is_symlink() and target.read_text() == "keep"
     assert valid_results(path)["gradable"] is False
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["results.json"]
+
+
+def test_a_grader_that_cannot_start_still_writes_results(plcourse, tmp_path):
+    _, out = plcourse
+    got = grade_with_entrypoint(out, tmp_path / "job", {"90_tiny.ipynb": "{}"}, python="/bin/false")
+    assert got["gradable"] is False and "could not start" in got["format_errors"][0]

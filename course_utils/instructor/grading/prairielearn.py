@@ -57,8 +57,19 @@ HERE="$GRADE/serverFilesCourse/{grader_dir}"
 NOTEBOOK="${{COURSE_NOTEBOOK:-$(cat "$GRADE/tests/notebook.txt" 2>/dev/null)}}"
 cd "$HERE"
 export PYTHONPATH="$HERE${{PYTHONPATH:+:$PYTHONPATH}}"
-exec "$PYTHON" -m course_utils.instructor.grading.prairielearn --root "$GRADE" \\
+rm -f "$GRADE/results/results.json"
+"$PYTHON" -m course_utils.instructor.grading.prairielearn --root "$GRADE" \\
   --reference "$HERE/notebooks" --notebook "$NOTEBOOK" {options}
+code=$?
+if [ ! -s "$GRADE/results/results.json" ]; then
+  # the grader did not even start (a broken image): still tell PrairieLearn, charging no attempt
+  mkdir -p "$GRADE/results"
+  cat > "$GRADE/results/results.json" <<'JSON'
+{{"gradable": false, "score": 0, "format_errors": ["The grader could not start (exit code in the job's log); please tell your instructor. No attempt was charged."], "message": "The grader could not start; please tell your instructor.", "output": "", "tests": []}}
+JSON
+  echo "grader exited with code $code without results.json" >&2
+fi
+exit 0
 """
 
 QUESTION_HTML = """<pl-question-panel>
