@@ -185,8 +185,6 @@ def test_timed_out_submission_still_gets_results(plcourse, tmp_path):
 @pytest.mark.parametrize("files, error", [
     ({}, "empty"),
     ({"notes.txt": "forgot the notebook"}, "No notebook"),
-    ({"90_tiny.ipynb": '{"cells": [ {"cell_type": '}, "invalid notebook"),
-    ({"90_tiny.ipynb": ""}, "invalid notebook"),
 ])
 def test_ungradable_submissions_charge_no_attempt(plcourse, tmp_path, files, error):
     _, out = plcourse
@@ -194,10 +192,18 @@ def test_ungradable_submissions_charge_no_attempt(plcourse, tmp_path, files, err
     assert got["gradable"] is False and got["score"] == 0 and error in got["format_errors"][0]
 
 
-def test_wrong_notebook_is_not_gradable(plcourse, tmp_path):
-    data, out = plcourse
-    got = grade_with_entrypoint(out, tmp_path / "job", {"91_other.ipynb": _solve(data["other"], sub="return a - b")})
-    assert got["gradable"] is False and "wrong notebook" in got["format_errors"][0]
+@pytest.mark.parametrize("content, error", [
+    ('{"cells": [ {"cell_type": ', "invalid notebook"), ("", "invalid notebook"),
+    ("other", "wrong notebook")])
+def test_unreadable_or_other_notebooks_charge_no_attempt(plcourse, tmp_path, content, error):
+    """The same entrypoint function run.sh calls, in this process (no kernel starts for these)."""
+    data, _ = plcourse
+    if content == "other":
+        content = _solve(data["other"], sub="return a - b")
+    _write(tmp_path / "job", "student", "90_tiny.ipynb", content)
+    pl.run(tmp_path / "job", tmp_path / "ref", "90_tiny")
+    got = valid_results(tmp_path / "job" / "results" / "results.json")
+    assert got["gradable"] is False and got["score"] == 0 and error in got["format_errors"][0]
 
 
 def test_results_stay_under_one_megabyte_for_any_flood(tmp_path):
