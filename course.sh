@@ -5,6 +5,8 @@
 #   ./course.sh test-integration [FILE...]   the second tier, tests/integration/ (or only the test files named):
 #                      whole-course grading, every student notebook run as handed out, the real-browser test
 #                      (.ci/run runs the first tier and the nbgrader comparison, .ci/run-integration the whole second tier)
+#   ./course.sh site [--out DIR]   build the course as a static website (default site/; open site/index.html):
+#                      every notebook's page with the solved run's outputs, TODO cells as handed out
 # Set-up creates .venv/ with Python 3.11+ and installs the course with its dependencies.
 # PIP_CONSTRAINT (e.g. .ci/constraints.txt) pins packages; CI uses it for the CPU build of PyTorch.
 set -euo pipefail
@@ -51,8 +53,19 @@ case "${1:-}" in
     while [ $# -gt 0 ] && [ -f "$1" ]; do files+=("$1"); shift; done
     exec .venv/bin/python -m pytest "${files[@]:-tests/integration}" -n "${WORKERS:-2}" --dist loadfile "$@"
     ;;
+  site)
+    if [ ! -d solutions ]; then
+      echo "no solutions/ here: the learner bundle ships notebooks only; build the site from the course repository" >&2
+      exit 2
+    fi
+    setup ".[site]"
+    shift
+    out=()
+    case " $* " in *" --out "*|*" --out="*) ;; *) out=(--out site) ;; esac
+    exec .venv/bin/python -m course_utils site "${out[@]}" "$@"
+    ;;
   *)
-    echo "usage: ./course.sh lab | test [pytest args] | test-integration [FILE...] [pytest args]" >&2
+    echo "usage: ./course.sh lab | test [pytest args] | test-integration [FILE...] [pytest args] | site [--out DIR]" >&2
     exit 2
     ;;
 esac

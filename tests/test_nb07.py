@@ -8,7 +8,8 @@ import torch
 from course_utils.checks import nb07
 from course_utils.data.folder import FolderLayoutError, export_folder, find_pairs, load_folder
 from course_utils.data.shapes import PRESETS, make_shapes, render_shapes
-from course_utils.feedback import CheckFailed, NotImplementedYet
+from course_utils import references
+from course_utils.feedback import CheckFailed, NotImplementedYet, ReferenceUsed
 from course_utils.models import cnn
 from course_utils.tracking import Tracker, format_table, read_runs, summarize, training_memory_mb
 from course_utils.training import fit
@@ -267,7 +268,7 @@ def test_explore_shapes_is_static_when_quiet(monkeypatch):
 
 
 # -- the forward-pass check of the feature-map fusion CNN -----------------------------------------
-class ForwardInOtherForm(cnn.IntermediateFusionCNN):
+class ForwardInOtherForm(cnn.FeatureMapFusionLayers):
     def forward(self, rgb, lidar):
         a = self.rgb_stem(cnn.prepare_rgb(rgb, self.channels_last))
         b = self.lidar_stem(cnn.prepare_lidar(lidar, self.channels_last))
@@ -275,8 +276,8 @@ class ForwardInOtherForm(cnn.IntermediateFusionCNN):
         return self.head(self.trunk(self.fuse_fn(a, b, self.mode)).flatten(2).mean(-1))
 
 
-def _forward(body):
-    return type("Wrong", (cnn.IntermediateFusionCNN,), {"forward": body})
+def _forward(body, parent=None):
+    return type("Wrong", (parent or cnn.FeatureMapFusionLayers,), {"forward": body})
 
 
 def _maps_of(self, rgb, lidar, prepare=True):
@@ -285,9 +286,68 @@ def _maps_of(self, rgb, lidar, prepare=True):
     return cnn.same_grid(self.rgb_stem(rgb), self.lidar_stem(lidar))
 
 
-@pytest.mark.parametrize("cls", [cnn.IntermediateFusionCNN, ForwardInOtherForm])
+class ForwardStepByStep(cnn.FeatureMapFusionLayers):
+    def forward(self, rgb, lidar):
+        maps = cnn.same_grid(self.rgb_stem(cnn.prepare_rgb(rgb, self.channels_last)),
+                             self.lidar_stem(cnn.prepare_lidar(lidar, self.channels_last)))
+        pooled = torch.nn.functional.adaptive_avg_pool2d(self.trunk(self.fuse_fn(*maps, self.mode)), 1)
+        return self.head(pooled.flatten(1))
+
+
+class WholeModelOfItsOwn(torch.nn.Module):
+    """Correct: the learner wrote the whole model (the same layers as cnn.FeatureMapFusionLayers) and its forward."""
+
+    def __init__(self, mode="concat", fuse_fn=None, channels_last=False):
+        super().__init__()
+        self.mode, self.fuse_fn, self.channels_last = mode, fuse_fn or cnn.fuse, channels_last
+        self.rgb_stem, self.lidar_stem = cnn.ConvStem(3, (8, 16)), cnn.ConvStem(1, (16,))
+        self.trunk = cnn.conv_block(32 if mode == "concat" else 16, 32)
+        self.head = torch.nn.Linear(32, 2)
+
+    def forward(self, rgb, lidar):
+        a, b = cnn.same_grid(self.rgb_stem(cnn.prepare_rgb(rgb)), self.lidar_stem(cnn.prepare_lidar(lidar)))
+        return self.head(self.trunk(self.fuse_fn(a, b, self.mode)).mean((2, 3)))
+
+
+@pytest.mark.parametrize("cls", [own("07.intermediate_forward"), ForwardInOtherForm, ForwardStepByStep,
+                                 WholeModelOfItsOwn])
 def test_intermediate_forward_check_accepts(cls):
     assert nb07.check_intermediate_forward(cls)
+
+
+def test_the_parent_class_holds_no_forward():
+    # issue 28: the learner runtime must not ship the answer in the template's parent
+    assert cnn.FeatureMapFusionLayers.forward is torch.nn.Module.forward
+    assert cnn.IntermediateFusionCNN is references.reference("07.intermediate_forward")
+
+
+def test_intermediate_forward_check_rejects_the_inherited_forward():
+    def forward(self, rgb, lidar):
+        return super(type(self), self).forward(rgb, lidar)
+    with pytest.raises(CheckFailed, match="parent's forward") as info:
+        nb07.check_intermediate_forward(_forward(forward))
+    assert not isinstance(info.value, NotImplementedYet)
+    with pytest.raises(NotImplementedYet, match="no forward of its own"):
+        nb07.check_intermediate_forward(type("NoForward", (cnn.FeatureMapFusionLayers,), {}))
+
+
+def test_intermediate_forward_check_rejects_the_reference_as_parent():
+    # the old template's parent (cnn.IntermediateFusionCNN) is now the reference itself: subclassing it is caught
+    def forward(self, rgb, lidar):
+        return super(type(self), self).forward(rgb, lidar)
+    with pytest.raises(ReferenceUsed):
+        nb07.check_intermediate_forward(_forward(forward, cnn.IntermediateFusionCNN))
+    with pytest.raises(ReferenceUsed):
+        nb07.check_intermediate_forward(cnn.IntermediateFusionCNN)
+
+
+def test_intermediate_forward_check_rejects_a_class_of_another_kind():
+    with pytest.raises(CheckFailed, match="module class"):
+        nb07.check_intermediate_forward(lambda mode, fuse_fn=None: None)
+    plain = type("Plain", (torch.nn.Module,), {"__init__": lambda s, mode, fuse_fn=None: torch.nn.Module.__init__(s),
+                                               "forward": lambda s, r, l: r})
+    with pytest.raises(CheckFailed, match="keep the layers"):
+        nb07.check_intermediate_forward(plain)
 
 
 @pytest.mark.parametrize("forward, message", [

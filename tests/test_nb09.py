@@ -1,5 +1,6 @@
 """Notebook 09 (contrastive alignment): paired data, the two-tower models and their training loops, and the
-checks of 09.infonce and 09.recall_at_k (each accepts several correct forms and rejects the typical mistakes)."""
+checks of 09.infonce, 09.recall_at_k and 09.learnable_temperature (each accepts several correct forms and
+rejects the typical mistakes)."""
 import math
 import sys
 
@@ -7,11 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_utils import references
 from course_utils.checks import nb09
 from course_utils.data.dataset import MultimodalDataset
 from course_utils.data.paired import few_labels, make_paired
 from course_utils.environment import seed_everything
-from course_utils.feedback import CheckFailed, NotImplementedYet
+from course_utils.feedback import CheckFailed, NotImplementedYet, ReferenceUsed
 from course_utils.models import contrastive
 
 from copies import own
@@ -54,10 +56,27 @@ def test_paired_views_share_only_the_latent():
     assert ((raw[:, :img.shape[1]].T @ raw[:, img.shape[1]:]) / (len(z) - 1)).abs().max() > 0.3
 
 
+def test_paired_returns_the_nuisances_of_the_same_samples():
+    plain = make_paired(300, seed=2, sample_seed=5, noise=0.0)
+    data, z, (u_img, u_txt) = make_paired(300, seed=2, sample_seed=5, noise=0.0, return_latent=True,
+                                          return_nuisances=True)
+    again, nuisances = make_paired(300, seed=2, sample_seed=5, noise=0.0, return_nuisances=True)
+    for view, other, third in zip(plain.modalities, data.modalities, again.modalities):
+        assert torch.equal(view, other) and torch.equal(view, third)
+    assert u_img.shape == u_txt.shape == (300, 8) and torch.equal(nuisances[0], u_img)
+    for view, u in zip(data.modalities, (u_img, u_txt)):   # without noise each view is exactly z A + nu u B
+        design = torch.cat([z, u], dim=1)
+        residual = view - design @ torch.linalg.lstsq(design, view).solution
+        assert residual.abs().max() < 1e-3
+        only_z = view - z @ torch.linalg.lstsq(z, view).solution
+        assert only_z.abs().max() > 0.5                   # ... and the nuisance is part of it
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"n": 1}, "n must"), ({"num_classes": 1}, "num_classes"), ({"latent_dim": 0}, "latent_dim"),
     ({"nuisance": -1.0}, "nuisance"), ({"noise": float("nan")}, "noise"), ({"spread": "a"}, "spread"),
     ({"seed": -1}, "seed"), ({"sample_seed": 1.5}, "sample_seed"), ({"return_latent": 1}, "return_latent"),
+    ({"return_nuisances": "yes"}, "return_nuisances"),
 ])
 def test_paired_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -146,6 +165,7 @@ def test_lazy_exports_give_the_references():
     from course_utils import references
     assert contrastive.info_nce is references.reference("09.infonce")
     assert contrastive.recall_at_k is references.reference("09.recall_at_k")
+    assert contrastive.LearnedTemperature is references.reference("09.learnable_temperature")
 
 
 # -------------------------------------------------------------------------------- exercise 09.infonce
@@ -258,16 +278,42 @@ def test_info_nce_check_unfinished():
 
 # ---------------------------------------------------------------------------- exercise 09.recall_at_k
 def recall_topk(similarity, k):
-    """Correct: topk along the rows, compared with the row index; returns a 0-dim tensor."""
+    """Wrong with ties: topk along the rows breaks ties by position (index order), which can favour the match."""
     top = similarity.topk(min(k, similarity.shape[1]), dim=1).indices
     return (top == torch.arange(len(similarity)).unsqueeze(1)).any(1).float().mean()
 
 
 def recall_argsort(similarity, k):
-    """Correct: 1-based rank from a descending argsort; returns a float."""
-    order = similarity.argsort(dim=1, descending=True)
+    """Wrong with ties: 1-based rank from a descending (stable) argsort, ties broken by position."""
+    order = similarity.argsort(dim=1, descending=True, stable=True)
     rank = (order == torch.arange(len(similarity))[:, None]).float().argmax(1) + 1
     return sum(int(r) <= k for r in rank) / len(rank)
+
+
+def recall_loop(similarity, k):
+    """Correct: the pessimistic rank counted query by query in Python; returns a float."""
+    hits = 0
+    for i, row in enumerate(similarity.tolist()):
+        hits += sum(score >= row[i] for j, score in enumerate(row) if j != i) < k
+    return hits / len(similarity)
+
+
+def recall_expected(similarity, k):
+    """Correct (the other accepted form): the expected recall under random tie-breaking; a 0-dim tensor."""
+    match = similarity.diagonal().unsqueeze(1)
+    above, tied = (similarity > match).sum(1), (similarity == match).sum(1)
+    return ((k - above) / tied).clamp(0, 1).mean()
+
+
+def recall_sort_values(similarity, k):
+    """Correct: the match is a hit when it beats the (k+1)-th best score of its row strictly... or k = N."""
+    n = len(similarity)
+    if k >= n:
+        return 1.0
+    kth_other = similarity.sort(dim=1, descending=True).values[:, k]           # the (k+1)-th best entry of the row
+    match = similarity.diagonal()
+    ties_above = (similarity >= match[:, None]).sum(1)
+    return float(((match > kth_other) & (ties_above <= k)).float().mean())
 
 
 def _recall(mistake):
@@ -287,9 +333,47 @@ def _unfinished_recall(similarity, k):
     raise NotImplementedError()
 
 
-@pytest.mark.parametrize("fn", [recall_at_k, recall_topk, recall_argsort], ids=["reference-copy", "topk", "argsort"])
+@pytest.mark.parametrize("fn", [recall_at_k, recall_loop, recall_expected, recall_sort_values],
+                         ids=["reference-copy", "python-loop", "expected-under-random-ties", "sorted-values"])
 def test_recall_check_accepts(fn):
     assert nb09.check_recall_at_k(fn)
+
+
+def _optimistic(similarity, k):
+    """The former reference: ties in the match's favour, so a collapsed encoder scores R@1 = 1."""
+    return ((similarity > similarity.diagonal()[:, None]).sum(1) < k).float().mean().item()
+
+
+def _expected_rank_threshold(similarity, k):
+    """Wrong: thresholds the expected rank 1 + above + ties/2, which beats chance on a constant matrix."""
+    match = similarity.diagonal().unsqueeze(1)
+    rank = 1 + (similarity > match).sum(1) + ((similarity == match).sum(1) - 1) / 2
+    return (rank <= k).float().mean().item()
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_optimistic, "in the match's favour"),
+    (recall_topk, "break ties by position|in the match's favour"),
+    (recall_argsort, "break ties by position|in the match's favour"),
+    (_expected_rank_threshold, "above chance|ties"),
+], ids=["optimistic-ties", "topk", "stable-argsort", "expected-rank-threshold"])
+def test_recall_check_rejects_ties_that_help_the_match(fn, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb09.check_recall_at_k(fn)
+    assert not isinstance(info.value, NotImplementedYet)
+
+
+def test_recall_check_rejects_a_collapsed_encoder_scoring_above_chance_without_the_hidden_checks(monkeypatch):
+    monkeypatch.setitem(sys.modules, "course_utils.checks.hidden.nb09", None)
+    with pytest.raises(CheckFailed, match="collapsed encoder"):
+        nb09.check_recall_at_k(_optimistic)
+    assert nb09.check_recall_at_k(recall_loop)
+
+
+def test_recall_reference_scores_ties_no_better_than_chance():
+    ones = torch.ones(10, 10)
+    assert [recall_at_k(ones, k) for k in (1, 5, 10)] == [0.0, 0.0, 1.0]
+    assert recall_expected(ones, 3).item() == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize("fn, message", [
@@ -312,7 +396,7 @@ def test_recall_visible_checks_alone_reject(monkeypatch):
     for mistake in ("columns", "k+1", "k-1", "smallest"):
         with pytest.raises(CheckFailed, match="worked example"):
             nb09.check_recall_at_k(_recall(mistake))
-    assert nb09.check_recall_at_k(recall_topk)
+    assert nb09.check_recall_at_k(recall_expected)
 
 
 def test_recall_check_unfinished():
@@ -326,3 +410,84 @@ def test_worked_example_numbers():
     assert recall_at_k(similarity.T, 1) != nb09.WORKED_RECALL[1]          # the columns give other numbers
     assert math.isclose(info_nce(torch.eye(4, 6), torch.eye(4, 6), 0.5).item(), math.log(1 + 3 * math.exp(-2)),
                         rel_tol=1e-5)
+
+
+# ------------------------------------------------------------------- exercise 09.learnable_temperature
+LearnedTemperature = own("09.learnable_temperature")
+
+
+def _temperature(forward):
+    """A LearnedTemperature with the given forward (the given __init__ kept)."""
+    return type("Learned", (LearnedTemperature,), {"forward": forward})
+
+
+def _log_clamped(self):
+    return torch.exp(-self.log_scale.clamp(max=math.log(self.max_scale)))
+
+
+def _clamped_in_place(self):                           # open_clip's way: the parameter itself is clipped
+    with torch.no_grad():
+        self.log_scale.clamp_(max=math.log(self.max_scale))
+    return 1 / self.log_scale.exp()
+
+
+def _minimum(self):
+    return 1 / torch.minimum(self.log_scale.exp(), torch.tensor(self.max_scale))
+
+
+@pytest.mark.parametrize("forward", [LearnedTemperature.forward, _log_clamped, _clamped_in_place, _minimum],
+                         ids=["reference-copy", "clamp-the-log", "clamp-in-place", "torch-minimum"])
+def test_learned_temperature_check_accepts(forward):
+    assert nb09.check_learned_temperature(_temperature(forward))
+
+
+@pytest.mark.parametrize("forward, message", [
+    (lambda self: self.log_scale.exp().clamp(max=self.max_scale), "logit scale"),
+    (lambda self: 1 / self.log_scale, "LOGARITHM"),
+    (lambda self: 1 / self.log_scale.exp().clamp(min=self.max_scale), "wrong side"),
+    (lambda self: 1 / self.log_scale.exp(), "clamp the SCALE"),
+    (lambda self: 1 / self.log_scale.clamp(max=self.max_scale).exp(), "clamp the SCALE"),
+    (lambda self: 1 / self.log_scale.exp().clamp(max=100.0), "hard-coded"),
+    (lambda self: torch.tensor(1 / min(math.exp(self.log_scale.item()), self.max_scale)), "detached"),
+    (lambda self: 1 / min(math.exp(self.log_scale.item()), self.max_scale), "0-dim torch tensor"),
+    (lambda self: (1 / self.log_scale.exp().clamp(max=self.max_scale)).reshape(1), "one number"),
+], ids=["returns-the-scale", "no-exp", "clamp-min", "no-clamp", "clamps-the-log-at-100", "hard-coded-100",
+        "detached", "python-float", "shape-1"])
+def test_learned_temperature_check_rejects(forward, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb09.check_learned_temperature(_temperature(forward))
+    assert not isinstance(info.value, NotImplementedYet)
+    assert "09.learnable_temperature" in str(info.value)
+
+
+def test_learned_temperature_check_unfinished_and_reference_used():
+    def forward(self):
+        raise NotImplementedError()
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb09.check_learned_temperature(_temperature(forward))
+    with pytest.raises(ReferenceUsed):
+        nb09.check_learned_temperature(references.reference("09.learnable_temperature"))
+
+
+def test_learned_temperature_visible_checks_alone(monkeypatch):
+    monkeypatch.setitem(sys.modules, "course_utils.checks.hidden.nb09", None)
+    assert nb09.check_learned_temperature(_temperature(_log_clamped))
+    with pytest.raises(CheckFailed, match="0.07"):
+        nb09.check_learned_temperature(_temperature(lambda self: 1 / self.log_scale))
+
+
+def test_train_learned_temperature_trains_tau_and_checks_its_arguments():
+    pairs = make_paired(256, seed=0)
+    torch.manual_seed(0)
+    model, temperature = contrastive.TwoTower(), LearnedTemperature()
+    losses, taus = contrastive.train_learned_temperature(model, temperature, pairs, info_nce, epochs=3,
+                                                         batch_size=64, lr=1e-2, seed=0)
+    assert len(losses) == len(taus) == 3 and taus[-1] != pytest.approx(0.07, abs=1e-4)
+    assert taus[-1] == pytest.approx(float(temperature().detach()))
+    with pytest.raises(ValueError, match="temperature must be a module"):
+        contrastive.train_learned_temperature(model, 0.1, pairs, info_nce, epochs=1, batch_size=64)
+    with pytest.raises(ValueError, match="init_temperature"):
+        LearnedTemperature(0.0)
+    # a fixed temperature trains the same way as before
+    torch.manual_seed(0)
+    assert len(contrastive.train_contrastive(contrastive.TwoTower(), pairs, info_nce, epochs=2, batch_size=64)) == 2

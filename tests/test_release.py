@@ -213,3 +213,57 @@ def test_stubs_and_mentions_of_a_withheld_name_are_fine(tmp_path):
         "bad.py: defines 'ScaledMixer' (withheld: references/nb04.py)",
         "bad.py: '__init__' is a copy of references/nb04.py: __init__",
         "bad.py: 'forward' is a copy of references/nb04.py: forward"]
+
+
+REFERENCE_07 = '''
+from course_utils.models import cnn
+
+
+class FusionForward(cnn.FusionLayers):
+    """A reference whose template builds on a shipped class that makes the layers."""
+
+    def forward(self, a, b):
+        return self.head(self.fuse(a, b))
+'''
+
+
+@pytest.mark.parametrize("shipped_source, leaks", [
+    # the parent builds the layers only: fine
+    ("class FusionLayers(Base):\n    def __init__(self):\n        self.head = 1\n", []),
+    # the parent's forward is a stub: fine
+    ("class FusionLayers(Base):\n    def forward(self, a, b):\n        raise NotImplementedError()\n", []),
+    # the parent holds the answer (issue 28's 07 template): a learner's super().forward(...) passes
+    ("class FusionLayers(Base):\n    def forward(self, a, b):\n        return a + b\n",
+     ["cnn.py: class 'FusionLayers' defines 'forward', which the withheld 'FusionForward' (references/nb07.py) "
+      "writes; a subclass inherits the answer (super().forward(...))"]),
+    # ... or a grandparent does
+    ("class FusionLayers(Working):\n    pass\n\n\nclass Working(Base):\n    def forward(self, a, b):\n"
+     "        return a * b\n",
+     ["cnn.py: class 'Working' defines 'forward', which the withheld 'FusionForward' (references/nb07.py) "
+      "writes; a subclass inherits the answer (super().forward(...))"]),
+], ids=["layers-only", "stub-forward", "parent-forward", "grandparent-forward"])
+def test_the_scan_catches_an_answer_held_by_a_parent_class(tmp_path, shipped_source, leaks):
+    package = tmp_path / "pkg"
+    (package / "references").mkdir(parents=True)
+    (package / "references" / "nb07.py").write_text(REFERENCE_07)
+    withheld = release.Withheld.from_files(package, [Path("references/nb07.py")])
+    assert withheld.classes["FusionForward"][1:] == (["FusionLayers"], {"forward"})
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "cnn.py").write_text(shipped_source)
+    assert release.reference_leaks(shipped, withheld) == leaks
+
+
+def test_the_course_ships_no_parent_that_holds_an_answer():
+    package = ROOT / "course_utils"
+    withheld = release.Withheld.from_files(package, release.withheld_files(package, 0))
+    assert "FeatureMapFusionCNN" in withheld.classes
+    pieces = [(p.as_posix(), ast.parse(p.read_text())) for p in sorted(package.rglob("*.py"))
+              if "references" not in p.parts and "hidden" not in p.parts and "instructor" not in p.parts]
+    assert release.parent_leaks(pieces, withheld) == []
+    # the 07 template's former parent, with its forward, is what the scan exists to refuse
+    old = ast.parse("class FeatureMapFusionLayers:\n    def forward(self, rgb, lidar):\n"
+                    "        return self.head(self.trunk(self.fuse_fn(rgb, lidar, self.mode)).mean((2, 3)))\n")
+    assert release.parent_leaks([("models/cnn.py", old)], withheld) == [
+        "models/cnn.py: class 'FeatureMapFusionLayers' defines 'forward', which the withheld 'FeatureMapFusionCNN' "
+        "(references/nb07.py) writes; a subclass inherits the answer (super().forward(...))"]

@@ -75,11 +75,33 @@ def _sensors(seed: int, rgb_size: int = 16, depth_size: int = 16, b: int = 4):
     return rgb, depth
 
 
+def _no_inherited_forward(check, model, rgb, depth):
+    """Fail when the forward reaches nn.Module's own (``super().forward(...)``: the parent holds no answer)."""
+    __tracebackhide__ = True
+    try:
+        with torch.no_grad():
+            model(rgb, depth)
+    except NotImplementedError as error:
+        if 'missing the required "forward"' in str(error):
+            check.fail("forward calls the parent's forward (super().forward(...)), and cnn.FeatureMapFusionLayers "
+                       "has none: it only builds the layers. Write the steps yourself: prepare both inputs, the "
+                       "two stems, cnn.same_grid, self.fuse_fn, the trunk, the mean over positions, the head")
+    except Exception:  # noqa: BLE001 - any other error is reported by the call that follows
+        pass
+
+
 @exercise("07.intermediate_forward", "the forward pass of the feature-map fusion CNN")
 def check_intermediate_forward(check, FusionCNN):
-    """``FusionCNN(mode, fuse_fn=...)`` built like ``cnn.IntermediateFusionCNN``; its ``forward`` is the learner's."""
+    """``FusionCNN(mode, fuse_fn=...)`` with the layers of ``cnn.FeatureMapFusionLayers`` (the template subclasses
+    it); its ``forward`` is the learner's. That parent holds the layers and no forward, so an inherited forward is
+    no answer."""
     from ..models import cnn
 
+    if not (isinstance(FusionCNN, type) and issubclass(FusionCNN, torch.nn.Module)):
+        check.fail(f"FeatureMapFusionCNN should be a module class (the template's `class FeatureMapFusionCNN("
+                   f"cnn.FeatureMapFusionLayers)`, which makes the layers), got {FusionCNN!r}")
+    if FusionCNN.forward is torch.nn.Module.forward:
+        check.not_implemented("FeatureMapFusionCNN has no forward of its own; write forward(self, rgb, lidar)")
     fuse = cnn.fuse          # exercise 07.fuse: the course's, or in a graded release your own once it passed
     for mode in cnn.FUSION_MODES:
         calls = []
@@ -90,13 +112,14 @@ def check_intermediate_forward(check, FusionCNN):
 
         torch.manual_seed(0)
         model = check.build(FusionCNN, mode, fuse_fn=spy)
-        reference = cnn.IntermediateFusionCNN(mode, fuse_fn=fuse)
+        reference = cnn.FeatureMapFusionLayers(mode, fuse_fn=fuse)   # the same layers, no forward
         try:
             reference.load_state_dict(model.state_dict())
         except RuntimeError:
             check.fail("keep the layers that __init__ builds (rgb_stem, lidar_stem, trunk, head): only write forward")
         for rgb_size in (16, 32):                    # the same grid, then an image larger than the depth map
             rgb, depth = _sensors(rgb_size, rgb_size=rgb_size)
+            _no_inherited_forward(check, model, rgb, depth)
             calls.clear()
             try:
                 out = check.call(model, rgb, depth, what=f"forward ({mode})")
@@ -122,7 +145,7 @@ def check_intermediate_forward(check, FusionCNN):
                 check.fail("the RGB stem got the raw image: prepare the inputs first with "
                            "cnn.prepare_rgb(rgb, self.channels_last) and cnn.prepare_lidar(lidar, self.channels_last)")
             hidden(check, "nb07", "forward_values", mode, rgb_size, (rgb_map, lidar_map), (want_rgb, want_lidar),
-                   out, reference(rgb, depth))
+                   out, reference)
         out.sum().backward()
         for name in ("rgb_stem", "lidar_stem", "trunk", "head"):
             grads = [p.grad for p in getattr(model, name).parameters()]

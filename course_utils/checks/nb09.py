@@ -1,10 +1,12 @@
-"""Checks for notebook 09 (contrastive alignment): the symmetric InfoNCE loss and recall@k.
+"""Checks for notebook 09 (contrastive alignment): the symmetric InfoNCE loss, recall@k and the learned temperature.
 
 The visible checks test properties every correct answer has, without computing it: a scalar that carries
 gradient to both inputs, the worked example of the notebook (identical one-hot embeddings, whose loss is
 $\\log(1 + (B-1)e^{-1/\\tau})$ in both directions), invariance to the length of each embedding, symmetry
 in the two modalities, and the limit $\\log B$ at a very high temperature; for recall@k the worked 4 x 4
-example of the notebook and invariance to relabelling the pairs. The comparison with a reference
+example of the notebook, invariance to relabelling the pairs, and a constant matrix (a collapsed encoder),
+which must score no better than chance; for the learned temperature a 0-dim tensor that starts at
+``init_temperature`` and carries a gradient to ``log_scale``. The comparison with a reference
 computation and the list of typical mistakes are in :mod:`course_utils.checks.hidden.nb09`.
 """
 from __future__ import annotations
@@ -134,4 +136,53 @@ def check_recall_at_k(check, recall_at_k):
                     hint="The match of query i is candidate i (the diagonal), not a fixed column.")
     check.close(_recall(check, recall_at_k, scores.clone(), 30, "k = N"), 1.0,
                 "recall@N is 1 (every match is in the top N)", atol=1e-6)
+    n = 8
+    for k in (1, 3):
+        value = _recall(check, recall_at_k, torch.full((n, n), 0.5), k, f"a constant {n} x {n} matrix, k={k}")
+        check.expect(value <= k / n + 1e-6, f"a constant matrix (a collapsed encoder) scores no better than chance "
+                     f"at k={k}",
+                     f"on a constant {n} x {n} matrix (every similarity equal, as from a collapsed encoder) "
+                     f"recall_at_k(S, {k}) returned {value:.3f}, above chance k/N = {k / n:.3f}: ties are counted "
+                     "in the match's favour. Count a candidate that ties with the match as ranked above it: "
+                     "rank_i = #{j : S[i, j] >= S[i, i]} (the match itself included), a hit when rank_i <= k.")
     hidden(check, "nb09", "recall_values", recall_at_k, _recall)
+
+
+def _tau(check, module, what):
+    """The learner's temperature: a 0-dim floating tensor."""
+    __tracebackhide__ = True
+    tau = check.call(module, what=f"{what}: LearnedTemperature()()")
+    if not isinstance(tau, torch.Tensor):
+        check.fail(f"{what}: forward returned {type(tau).__name__}; return a 0-dim torch tensor computed from "
+                   "self.log_scale (no .item(), no float()), so that the optimiser can learn it")
+    if tau.dim() != 0:
+        check.fail(f"{what}: forward returned a tensor of shape {tuple(tau.shape)}; return one number, a 0-dim tensor")
+    return tau
+
+
+@exercise("09.learnable_temperature", "LearnedTemperature")
+def check_learned_temperature(check, LearnedTemperature):
+    """``LearnedTemperature(init_temperature=0.07, max_scale=100.0)()`` is $\\tau = 1/\\min(e^w, s_{\\max})$."""
+    module = check.build(LearnedTemperature)
+    params = dict(module.named_parameters())
+    if "log_scale" not in params:
+        check.fail("LearnedTemperature should keep its parameter self.log_scale (built in __init__): only write "
+                   "forward")
+    tau = _tau(check, module, "at the start")
+    mistake = hidden(check, "nb09", "learned_temperature_mistake", LearnedTemperature)
+    if mistake:
+        check.fail(mistake)
+    check.close(tau, 0.07, "at the start tau is 0.07 (init_temperature)", atol=1e-6,
+                hint="tau = 1 / s with s = exp(log_scale): log_scale holds log(1 / tau), so tau = exp(-log_scale).")
+    check.expect(tau.requires_grad, "tau carries a gradient",
+                 "tau is detached from self.log_scale: compute it with torch operations on self.log_scale (no "
+                 ".item(), float(), torch.tensor(...) or .detach() on the way), or the optimiser cannot learn it")
+    tau.backward()
+    grad = module.log_scale.grad
+    check.expect(grad is not None and abs(float(grad)) > 1e-6, "the gradient reaches log_scale",
+                 "no gradient reaches self.log_scale: compute tau from it with torch operations")
+    for init in (0.5, 0.02):
+        check.close(_tau(check, check.build(LearnedTemperature, init), f"init_temperature={init}"), init,
+                    f"LearnedTemperature({init}) starts at tau = {init}", atol=1e-6,
+                    hint="tau = 1 / min(exp(log_scale), max_scale); use self.log_scale, not a constant.")
+    hidden(check, "nb09", "learned_temperature_values", LearnedTemperature, _tau)

@@ -97,7 +97,12 @@ def make_binding(n: int = 3000, *, num_objects: int = 4, num_shapes: int = 8, nu
 def make_two_way_binding(n: int = 3000, *, num_objects: int = 4, num_words: int = 4, num_mentioned: int = 2,
                          num_shapes: int = 8, dim: int = 16, txt_dim: int = 16, noise: float = 0.1,
                          seed: int = 0, codebook_seed: int = 4321, return_info: bool = False):
-    """A caption checked against a picture; each direction of attention answers one half of the label.
+    """A caption checked against a picture; the label has two halves, one about each modality's tokens.
+
+    A person would answer *red* (how many mentioned objects are red) by letting each word look up its object (text
+    queries image) and *big* (how many words naming a real object say "big") by letting each object look up its word
+    (image queries text). That split is a design intuition, not a limit of one direction: notebook 05 measures that
+    a single attention direction learns both halves.
 
     Returns a :class:`MultimodalDataset` with ``image`` ``(n, num_objects, dim)``, ``text``
     ``(n, num_words, txt_dim)`` and labels ``red * (num_mentioned + 1) + big`` in

@@ -27,7 +27,7 @@ from .dataset import MultimodalDataset, check_dataset, check_float, check_int
 def make_paired(n: int = 2000, *, num_classes: int = 10, latent_dim: int = 8, img_dim: int = 32,
                 txt_dim: int = 24, nuisance_dim: int = 8, spread: float = 0.5, nuisance: float = 2.0,
                 noise: float = 0.1, seed: int = 0, sample_seed: int | None = None,
-                return_latent: bool = False):
+                return_latent: bool = False, return_nuisances: bool = False):
     """Paired image and text features of ``n`` samples that share a latent and differ in their nuisances.
 
     Args:
@@ -42,10 +42,14 @@ def make_paired(n: int = 2000, *, num_classes: int = 10, latent_dim: int = 8, im
         seed: fixes the task (class centres and the maps $A$, $B$ of both views).
         sample_seed: fixes the samples; defaults to ``seed``.
         return_latent: also return the latent $z$ ``(n, latent_dim)``.
+        return_nuisances: also return the two views' nuisances $(u_{\text{img}}, u_{\text{txt}})$, each
+            ``(n, nuisance_dim)`` (what notebook 09 measures the embeddings' share of).
     Returns:
         a :class:`MultimodalDataset` with ``image`` ``(n, img_dim)``, ``text`` ``(n, txt_dim)`` and labels
         ``(n,)`` in ``[0, num_classes)``; row ``i`` of both views is the same sample. With
-        ``return_latent=True`` the pair ``(data, z)``.
+        ``return_latent=True`` the pair ``(data, z)``; with ``return_nuisances=True`` also the pair of nuisances
+        last: ``(data, (u_img, u_txt))`` or ``(data, z, (u_img, u_txt))``. The samples do not depend on what
+        is returned.
     """
     for name, value, minimum in (("n", n, 2), ("num_classes", num_classes, 2), ("latent_dim", latent_dim, 1),
                                  ("img_dim", img_dim, 1), ("txt_dim", txt_dim, 1),
@@ -55,8 +59,9 @@ def make_paired(n: int = 2000, *, num_classes: int = 10, latent_dim: int = 8, im
         check_int("sample_seed", sample_seed, 0)
     for name, value in (("spread", spread), ("nuisance", nuisance), ("noise", noise)):
         check_float(name, value, 0.0)
-    if not isinstance(return_latent, bool):
-        raise ValueError(f"return_latent must be a bool, got {return_latent!r}")
+    for name, value in (("return_latent", return_latent), ("return_nuisances", return_nuisances)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be a bool, got {value!r}")
 
     task = torch.Generator().manual_seed(seed)
     centres = torch.randn(num_classes, latent_dim, generator=task)
@@ -67,15 +72,17 @@ def make_paired(n: int = 2000, *, num_classes: int = 10, latent_dim: int = 8, im
     gen = torch.Generator().manual_seed(seed if sample_seed is None else sample_seed + 2_000_003)
     labels = torch.randint(0, num_classes, (n,), generator=gen)
     z = centres[labels] + spread * torch.randn(n, latent_dim, generator=gen)
-    views = []
+    views, nuisances = [], []
     for name in ("image", "text"):
         shared, own = maps[name]
         u = torch.randn(n, nuisance_dim, generator=gen)
+        nuisances.append(u)
         view = noise * torch.randn(n, shared.shape[1], generator=gen)
         view.addmm_(z, shared).addmm_(u, own, alpha=nuisance)
         views.append(view)
     data = MultimodalDataset(tuple(views), labels, ("image", "text"), num_classes=num_classes)
-    return (data, z) if return_latent else data
+    out = (data,) + ((z,) if return_latent else ()) + ((tuple(nuisances),) if return_nuisances else ())
+    return out[0] if len(out) == 1 else out
 
 
 def few_labels(data: MultimodalDataset, per_class: int, seed: int = 0) -> MultimodalDataset:

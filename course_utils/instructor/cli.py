@@ -4,6 +4,7 @@
 - ``python -m course_utils grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--memory-limit SIZE] [--resume]``
 - ``python -m course_utils release --out DIR [--graded [--withhold-from NN]]``: the learner bundle (folder,
   zip) and the learner wheel; a graded one without the references of notebooks NN and later
+- ``python -m course_utils site --out DIR [--graded [--withhold-from NN]]``: the course as a static website
 - ``python -m course_utils gradescope --out autograder.zip [--notebook NN]``: Gradescope's autograder zip
 - ``python -m course_utils prairielearn --out DIR [--notebook NN ...]``: PrairieLearn questions and grader
 """
@@ -39,6 +40,10 @@ def parser() -> argparse.ArgumentParser:
     from . import release
     release.add_arguments(r)
     r.set_defaults(run=release.main)
+    s = sub.add_parser("site", help="build the course as a static website (needs the `site` extra)")
+    from . import site
+    site.add_arguments(s)
+    s.set_defaults(run=site.main)
     return p
 
 

@@ -17,7 +17,11 @@ Never ``solutions/``, tests, maintainer docs or caches. A **self-study** release
 reference could still be found in what it would ship: a definition (``def``/``class``) of a withheld name
 that is not a stub (stubs raise ``NotImplementedError``), or a definition, under any name, whose normalised
 body equals a withheld reference's or hidden check's (except the code the student notebooks hand out around a
-stub, which every learner reads anyway). Names that appear only in stubs, calls or messages are fine.
+stub, which every learner reads anyway), or a class a withheld reference class inherits from (directly or
+through other shipped classes, matched by name) that defines, not as a stub, a method other than ``__init__`` the
+reference defines: a template whose parent holds the answer lets ``return super().forward(...)`` pass for one
+(a parent whose ``__init__`` builds the layers is fine). Names that appear
+only in stubs, calls or messages are fine.
 """
 from __future__ import annotations
 
@@ -140,6 +144,49 @@ def _definitions(tree) -> list:
     return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
+def _base_names(node: ast.ClassDef) -> list[str]:
+    """The bare names of a class's bases: ``cnn.IntermediateFusionCNN`` -> ``IntermediateFusionCNN``."""
+    names = []
+    for base in node.bases:
+        if isinstance(base, ast.Name):
+            names.append(base.id)
+        elif isinstance(base, ast.Attribute):
+            names.append(base.attr)
+    return names
+
+
+def _method_names(node: ast.ClassDef) -> set[str]:
+    return {sub.name for sub in node.body if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def parent_leaks(pieces: list, withheld: "Withheld") -> list[str]:
+    """Where a shipped ancestor of a withheld reference class defines one of the reference's methods (not as a
+    stub): the answer a subclass would inherit. ``pieces`` are ``(where, parsed tree)``; classes are matched by
+    name, through as many shipped generations as there are."""
+    shipped = {}
+    for where, tree in pieces:
+        for node in _definitions(tree):
+            if isinstance(node, ast.ClassDef):
+                shipped.setdefault(node.name, []).append((where, node))
+    leaks = []
+    for name, (origin, bases, methods) in sorted(withheld.classes.items()):
+        seen, todo = set(), list(bases)
+        while todo:
+            parent = todo.pop(0)
+            if parent in seen or parent == name:
+                continue
+            seen.add(parent)
+            for where, node in shipped.get(parent, []):
+                for sub in node.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and sub.name in methods \
+                            and sub.name != "__init__" and not _is_stub(sub):
+                        leaks.append(f"{where}: class {parent!r} defines {sub.name!r}, which the withheld "
+                                     f"{name!r} ({origin}) writes; a subclass inherits the answer "
+                                     f"(super().{sub.name}(...))")
+                todo += _base_names(node)
+    return leaks
+
+
 def _is_stub(node) -> bool:
     """A definition that raises ``NotImplementedError`` somewhere: what a student notebook hands out."""
     for sub in ast.walk(node):
@@ -155,6 +202,9 @@ class Withheld:
     """Names and normalised bodies of everything a graded release must not contain."""
     names: dict = field(default_factory=dict)    # top-level reference name -> file it comes from
     bodies: dict = field(default_factory=dict)   # normalised body -> "file: name"
+    #: reference class -> (file, the names of its bases, the methods it defines): a shipped parent must not
+    #: define those methods itself (the answer would be inherited)
+    classes: dict = field(default_factory=dict)
 
     @classmethod
     def from_files(cls, package: Path, files: list[Path]) -> "Withheld":
@@ -166,6 +216,8 @@ class Withheld:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and is_reference \
                         and not node.name.startswith("_"):
                     found.names[node.name] = rel.as_posix()
+                if isinstance(node, ast.ClassDef) and is_reference:
+                    found.classes[node.name] = (rel.as_posix(), _base_names(node), _method_names(node))
             for node in _definitions(tree):
                 if sum(1 for _ in ast.walk(node)) >= MIN_BODY_NODES and not _is_stub(node):
                     found.bodies.setdefault(normalised_body(node), f"{rel.as_posix()}: {node.name}")
@@ -211,7 +263,7 @@ def reference_leaks(folder: Path, withheld: Withheld, extra: dict | None = None)
             pieces += [(f"{path.relative_to(folder).as_posix()}{where[len(path.as_posix()):]}", src)
                        for where, src in _code_of(path)]
     pieces += list((extra or {}).items())
-    leaks = []
+    leaks, parsed = [], []
     for where, source in pieces:
         try:
             tree = ast.parse(source)
@@ -219,6 +271,7 @@ def reference_leaks(folder: Path, withheld: Withheld, extra: dict | None = None)
             if where.endswith(".py"):
                 leaks.append(f"{where}: cannot be parsed, so it cannot be shown to be free of references")
             continue
+        parsed.append((where, tree))
         for node in _definitions(tree):
             if node.name in withheld.names and not _is_stub(node):
                 leaks.append(f"{where}: defines {node.name!r} (withheld: {withheld.names[node.name]})")
@@ -227,7 +280,7 @@ def reference_leaks(folder: Path, withheld: Withheld, extra: dict | None = None)
                 origin = withheld.bodies.get(normalised_body(node))
                 if origin:
                     leaks.append(f"{where}: {node.name!r} is a copy of {origin}")
-    return leaks
+    return leaks + parent_leaks(parsed, withheld)
 
 
 def solution_leaks(folder: Path) -> list[str]:
@@ -261,7 +314,7 @@ def learner_pyproject(text: str) -> str:
     """The instructor's ``pyproject.toml`` without the extras that only instructors and maintainers use."""
     out, lines = [], text.split("\n")
     for line in lines:
-        if re.match(r"\s*(instructor|nbgrader|dask|test)\s*=", line):
+        if re.match(r"\s*(instructor|nbgrader|dask|site|test)\s*=", line):
             while out and out[-1].lstrip().startswith("#"):
                 out.pop()       # its comment goes with it
             continue

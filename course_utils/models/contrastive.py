@@ -63,23 +63,49 @@ def train_contrastive(model: nn.Module, pairs: MultimodalDataset, loss_fn, *, te
     """
     pairs = check_dataset(pairs, "pairs")
     _check_recipe(pairs, temperature, epochs, batch_size, lr, seed)
+    losses, _ = _train(model, [], lambda: temperature, pairs, loss_fn, epochs, batch_size, lr, seed)
+    return losses
+
+
+def train_learned_temperature(model: nn.Module, temperature: nn.Module, pairs: MultimodalDataset, loss_fn, *,
+                              epochs: int = 30, batch_size: int = 256, lr: float = 3e-3, seed: int = 0) -> tuple:
+    r""":func:`train_contrastive` with a learned temperature, as CLIP trains it.
+
+    ``temperature`` is a module whose call ``temperature()`` returns the 0-dim tensor $\tau$ (notebook 09's
+    ``LearnedTemperature``: $\tau = 1 / \min(e^{w}, s_{\max})$); its parameters are trained by the same AdamW
+    steps as the model's, on ``loss_fn(z_img, z_txt, temperature())``. The same batches as
+    ``train_contrastive(model, pairs, loss_fn, seed=seed, ...)``. Returns ``(losses, temperatures)``: the mean
+    loss of each epoch and $\tau$ at the end of each epoch (floats).
+    """
+    pairs = check_dataset(pairs, "pairs")
+    _check_recipe(pairs, 1.0, epochs, batch_size, lr, seed)
+    if not isinstance(temperature, nn.Module) or not list(temperature.parameters()):
+        raise ValueError(f"temperature must be a module with a parameter (e.g. LearnedTemperature()), got "
+                         f"{temperature!r}")
+    return _train(model, list(temperature.parameters()), temperature, pairs, loss_fn, epochs, batch_size, lr, seed)
+
+
+def _train(model, extra_params, temperature_of, pairs, loss_fn, epochs, batch_size, lr, seed) -> tuple:
+    """The loop of :func:`train_contrastive`; ``temperature_of()`` gives each step's temperature."""
     img, txt = pairs.modalities
-    optimizer = adamw(model.parameters(), lr=lr)
+    optimizer = adamw(list(model.parameters()) + extra_params, lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    losses = []
+    losses, temperatures = [], []
     model.train()
     for _ in range(epochs):
         order, total, steps = torch.randperm(len(pairs), generator=generator), 0.0, 0
         for start in range(0, len(pairs) - batch_size + 1, batch_size):
             idx = order[start:start + batch_size]
-            loss = loss_fn(*model(img[idx], txt[idx]), temperature)
+            loss = loss_fn(*model(img[idx], txt[idx]), temperature_of())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total, steps = total + loss.detach(), steps + 1
         losses.append(float(total) / steps)
+        with torch.no_grad():
+            temperatures.append(float(temperature_of()))
     model.eval()
-    return losses
+    return losses, temperatures
 
 
 def train_contrastive_runs(make_model, runs, loss_fn, *, epochs: int = 30, batch_size: int = 256,
@@ -171,4 +197,5 @@ def embedding_dataset(model: nn.Module, data: MultimodalDataset, modality: str =
 
 # The exercises' references live once, in the solution notebook; the build derives them into
 # course_utils.references, and this module hands them out by name on first use.
-__getattr__ = lazy_exports(__name__, {"info_nce": "09.infonce", "recall_at_k": "09.recall_at_k"})
+__getattr__ = lazy_exports(__name__, {"info_nce": "09.infonce", "recall_at_k": "09.recall_at_k",
+                                     "LearnedTemperature": "09.learnable_temperature"})

@@ -29,6 +29,7 @@ INDEX = {
     '08.moddrop': ('nb08', 'ModalityDropout'),
     '09.infonce': ('nb09', 'info_nce'),
     '09.recall_at_k': ('nb09', 'recall_at_k'),
+    '09.learnable_temperature': ('nb09', 'LearnedTemperature'),
     '10.tensor_fusion': ('nb10', 'tensor_fusion'),
     '10.low_rank_fusion': ('nb10', 'LowRankFusion'),
     '10.film': ('nb10', 'FiLM'),

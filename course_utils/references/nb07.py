@@ -33,7 +33,7 @@ def fuse(rgb_map, lidar_map, mode):
 from course_utils.models import cnn
 
 
-class FeatureMapFusionCNN(cnn.IntermediateFusionCNN):
+class FeatureMapFusionCNN(cnn.FeatureMapFusionLayers):
     """Feature maps of both sensors fused position by position: forward(rgb, lidar) -> logits (B, 2)."""
 
     def forward(self, rgb, lidar):

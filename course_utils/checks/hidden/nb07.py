@@ -24,9 +24,12 @@ def values(check, fuse, a, b):
     check.close(check.call(fuse, a3, b3, "hadamard"), a3 * b3, "hadamard of (1, 2, 3, 5) maps", atol=1e-5)
 
 
-def forward_values(check, mode, rgb_size, maps, want_maps, out, expected):
-    """The maps handed to ``fuse_fn`` and the logits, against the reference model with the same weights."""
+def forward_values(check, mode, rgb_size, maps, want_maps, out, layers):
+    """The maps handed to ``fuse_fn`` and the logits, against the forward pass computed again on ``layers``
+    (a ``cnn.FeatureMapFusionLayers`` with the learner's weights): head(mean over positions of trunk(fuse))."""
     __tracebackhide__ = True
+    with torch.no_grad():
+        expected = layers.head(layers.trunk(layers.fuse_fn(*want_maps, mode)).mean((2, 3)))
     check.close(maps[0], want_maps[0], f"{mode}: the RGB map given to fuse_fn", atol=1e-5,
                 hint="It is self.rgb_stem(cnn.prepare_rgb(rgb)), on the common grid (cnn.same_grid).")
     check.close(maps[1], want_maps[1], f"{mode}: the LiDAR map given to fuse_fn", atol=1e-5,

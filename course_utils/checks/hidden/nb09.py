@@ -1,9 +1,12 @@
-"""Hidden checks of notebook 09: the reference computations of the symmetric InfoNCE loss and of recall@k,
-and the typical mistakes that spell the formulas out.
+"""Hidden checks of notebook 09: the reference computations of the symmetric InfoNCE loss, of recall@k (with
+ties: pessimistic, or expected under random tie-breaking) and of the learned temperature, and the typical
+mistakes that spell the formulas out.
 
 Left out of a graded release that withholds notebook 09; grading runs them from the instructor's package.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -110,10 +113,36 @@ def info_nce_values(check, info_nce, loss_of):
 
 
 def reference_recall_at_k(similarity, k):
-    """Fraction of rows whose diagonal entry has fewer than ``k`` larger entries in its row."""
+    """Fraction of rows whose diagonal entry has fewer than ``k`` entries in its row at least as large (itself
+    excluded): the pessimistic rank, a tie counts against the match."""
     matches = similarity.diagonal()[:, None]
-    rank = (similarity > matches).sum(dim=1)          # 0 for a match that scores highest
-    return (rank < k).float().mean().item()
+    rank = (similarity >= matches).sum(dim=1)         # 1 for a match that scores highest, with no tie
+    return (rank <= k).float().mean().item()
+
+
+def expected_recall_at_k(similarity, k):
+    """recall@k in expectation over random tie-breaking: a match with ``g`` candidates above it and ``t`` tied
+    with it is a hit with probability ``clamp((k - g) / (t + 1), 0, 1)``."""
+    matches = similarity.diagonal()[:, None]
+    above = (similarity > matches).sum(dim=1).float()
+    tied = (similarity == matches).sum(dim=1).float()                  # the match itself included
+    return ((k - above) / tied).clamp(0, 1).mean().item()
+
+
+def optimistic_recall_at_k(similarity, k):
+    """The mistake: ties in the match's favour, ``rank = 1 + #{j: S_ij > S_ii}``."""
+    return ((similarity > similarity.diagonal()[:, None]).sum(dim=1) < k).float().mean().item()
+
+
+def tied_similarity(n: int = 6):
+    """Row ``i``: the match scores 1, ``i`` other candidates tie with it (1), the rest score 0; the tied ones
+    are the row's last candidates, so a tie broken by position (``topk``, a stable ``argsort``) favours the match."""
+    similarity = torch.zeros(n, n)
+    for i in range(n):
+        similarity[i, i] = 1.0
+        others = [j for j in range(n) if j != i]
+        similarity[i, others[len(others) - i:]] = 1.0
+    return similarity
 
 
 _RECALL_MISTAKES = {
@@ -163,10 +192,92 @@ def recall_values(check, recall_at_k, recall_of):
     """recall@k against the reference on random similarity matrices, several sizes and k."""
     __tracebackhide__ = True
     gen = torch.Generator().manual_seed(7)
-    for n, ks in ((50, (1, 3, 10)), (9, (1, 2, 9, 20))):
+    for n, ks in ((50, (1, 3, 10)), (9, (1, 2, 9))):    # 1 <= k <= N, the range the docstring states
         similarity = torch.randn(n, n, generator=gen) + 1.5 * torch.eye(n) + 0.8 * torch.randn(n, 1, generator=gen)
         for k in ks:
             value = recall_of(check, recall_at_k, similarity.clone(), k, f"{n} x {n}, k={k}")
             check.close(value, reference_recall_at_k(similarity, k), f"recall@{k} of a random {n} x {n} matrix",
                         atol=1e-6, hint=recall_hint(check, value, similarity, k) or
                         "Count query i as a hit when candidate i is among the k largest entries of row i.")
+    similarity = tied_similarity()
+    for k in (1, 2, 4):
+        value = recall_of(check, recall_at_k, similarity.clone(), k, f"a 6 x 6 matrix with ties, k={k}")
+        pessimistic, expected = reference_recall_at_k(similarity, k), expected_recall_at_k(similarity, k)
+        if min(abs(value - pessimistic), abs(value - expected)) < 1e-6:
+            continue
+        if abs(value - optimistic_recall_at_k(similarity, k)) < 1e-6:
+            check.fail(f"with ties (row i: the match and i other candidates score 1), recall@{k} is {value:.3f}: "
+                       "ties are counted in the match's favour. Count a tied candidate as ranked above the match: "
+                       "rank_i = #{j : S[i, j] >= S[i, i]}, a hit when rank_i <= k.")
+        check.fail(f"with ties (row i: the match and i other candidates score 1), recall@{k} is {value:.3f}, "
+                   f"expected {pessimistic:.3f} (a tie counts against the match; or {expected:.3f}, the expected "
+                   "recall under random tie-breaking). torch.topk and argsort break ties by position, which can "
+                   "favour the match: compare scores instead, rank_i = #{j : S[i, j] >= S[i, i]}.")
+    check.ok("ties never help the match (pessimistic rank, or random tie-breaking in expectation)")
+
+
+def reference_temperature(log_scale: float, max_scale: float):
+    """tau = 1 / min(exp(w), s_max) and its derivative in w (0 beyond the clip)."""
+    scale = math.exp(log_scale)
+    return (1 / max_scale, 0.0) if scale > max_scale else (1 / scale, -1 / scale)
+
+
+def _temperature_mistake(tau_of) -> str:
+    """Advice naming the mistake from the learner's tau at a few (w, s_max), else ``""``."""
+    at_start, beyond, other_max = tau_of(math.log(1 / 0.07), 100.0), tau_of(math.log(1000.0), 100.0), \
+        tau_of(math.log(1000.0), 50.0)
+    if abs(at_start - 1 / 0.07) < 1e-4:
+        return "forward returns the logit scale s = exp(log_scale), not the temperature: return 1 / s."
+    if abs(at_start - 1 / math.log(1 / 0.07)) < 1e-5:
+        return ("log_scale is the LOGARITHM of the scale: s = exp(log_scale), tau = 1 / s (not 1 / log_scale).")
+    if abs(at_start - 0.01) < 1e-6:
+        return ("tau is 0.01 from the start: the clamp is on the wrong side. Clip the scale from above, "
+                "min(exp(log_scale), max_scale), i.e. .clamp(max=self.max_scale), so that tau >= 1 / max_scale.")
+    if abs(beyond - 0.001) < 1e-6:
+        return ("beyond the clip (exp(log_scale) = 1000 > max_scale = 100) tau should stay at 1 / max_scale = "
+                "0.01, got 0.001: clamp the SCALE at max_scale (exp(log_scale).clamp(max=self.max_scale)), or "
+                "log_scale at log(max_scale), not log_scale at max_scale.")
+    if abs(beyond - 0.01) < 1e-6 and abs(other_max - 0.01) < 1e-6:
+        return "the clip is hard-coded at 100: use self.max_scale (LearnedTemperature(max_scale=50) clips at 50)."
+    return ""
+
+
+def _learner_tau(LearnedTemperature, log_scale, max_scale):
+    module = LearnedTemperature(0.07, max_scale)
+    with torch.no_grad():
+        module.log_scale.fill_(log_scale)
+    return module
+
+
+def learned_temperature_mistake(check, LearnedTemperature) -> str:
+    """Advice naming the mistake when the learner's tau equals a typical wrong one, else ``""``."""
+    def value(log_scale, max_scale):
+        try:
+            tau = _learner_tau(LearnedTemperature, log_scale, max_scale)()
+            tau = tau.detach() if isinstance(tau, torch.Tensor) else tau
+            return float(tau) if isinstance(tau, (torch.Tensor, float)) and torch.as_tensor(tau).numel() == 1 \
+                else float("nan")
+        except Exception:  # noqa: BLE001 - the visible checks report errors
+            return float("nan")
+    mistake = _temperature_mistake(value)
+    return cap(mistake) if mistake else ""
+
+
+def learned_temperature_values(check, LearnedTemperature, tau_of):
+    """tau and its gradient against the formula, inside and beyond the clip, for two ``max_scale``."""
+    __tracebackhide__ = True
+
+    def learner_tau(log_scale, max_scale):
+        return _learner_tau(LearnedTemperature, log_scale, max_scale)
+    for log_scale, max_scale in ((math.log(1 / 0.07), 100.0), (0.3, 100.0), (math.log(1000.0), 100.0),
+                                 (math.log(1000.0), 50.0), (math.log(30.0), 50.0)):
+        module = learner_tau(log_scale, max_scale)
+        tau = tau_of(check, module, f"log_scale={log_scale:.3f}, max_scale={max_scale}")
+        want, slope = reference_temperature(log_scale, max_scale)
+        check.close(tau, want, f"tau at exp(log_scale) = {math.exp(log_scale):.1f}, max_scale = {max_scale}",
+                    atol=1e-6, hint="tau = 1 / min(exp(log_scale), max_scale).")
+        if slope:      # inside the clip the gradient is d tau / d w = -tau (beyond it, 0 or a pulled-back w)
+            tau.backward()
+            check.close(module.log_scale.grad, slope, f"d tau / d log_scale = -tau at exp(log_scale) = "
+                        f"{math.exp(log_scale):.1f}", atol=1e-6,
+                        hint="Compute tau from self.log_scale with torch operations: exp, clamp, 1 / s.")
