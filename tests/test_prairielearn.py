@@ -10,8 +10,8 @@ documentation:
   ``serverFilesCourse``, ``timeout``, ``enableNetworking``; the ``/grade`` folders; results.json: ``gradable``,
   ``score`` in [0, 1], ``format_errors``, ``message``, ``output``, ``tests`` with ``name``, ``description``,
   ``points``, ``max_points``, ``message``, ``output``; results over 1 MB are not accepted);
-- https://docs.prairielearn.com/workspaces/ (``workspaceOptions``: ``image``, ``port``, ``home``,
-  ``gradedFiles``, ``rewriteUrl``).
+- https://docs.prairielearn.com/workspaces/ (PrairieLearn/PrairieLearn ``docs/workspaces/index.md``;
+  ``workspaceOptions``: ``image``, ``port``, ``home``, ``gradedFiles``, ``rewriteUrl``; workspaces run as uid 1001).
 """
 from __future__ import annotations
 
