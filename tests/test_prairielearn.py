@@ -6,10 +6,12 @@ under a temporary folder, and ``PL_PYTHON`` at this environment's Python) on the
 ``test_grading``, and validate every results.json against a JSON Schema written from PrairieLearn's
 documentation:
 
-- https://docs.prairielearn.com/externalGrading/ (``externalGradingOptions``: ``image``, ``entrypoint``,
+- https://docs.prairielearn.com/externalGrading/ (PrairieLearn/PrairieLearn ``docs/externalGrading.md``;
+  ``externalGradingOptions``: ``image``, ``entrypoint``,
   ``serverFilesCourse``, ``timeout``, ``enableNetworking``; the ``/grade`` folders; results.json: ``gradable``,
   ``score`` in [0, 1], ``format_errors``, ``message``, ``output``, ``tests`` with ``name``, ``description``,
-  ``points``, ``max_points``, ``message``, ``output``; results over 1 MB are not accepted);
+  ``points``, ``max_points``, ``message``, ``output``; "this file should be limited to 1 MB"; ``format_errors`` may
+  be a string or a list, this grader writes a list);
 - https://docs.prairielearn.com/workspaces/ (PrairieLearn/PrairieLearn ``docs/workspaces/index.md``;
   ``workspaceOptions``: ``image``, ``port``, ``home``, ``gradedFiles``, ``rewriteUrl``; workspaces run as uid 1001).
 """
