@@ -6,6 +6,7 @@
   zip) and the learner wheel; a graded one without the references of notebooks NN and later
 - ``python -m course_utils site --out DIR [--graded [--withhold-from NN]]``: the course as a static website
 - ``python -m course_utils gradescope --out autograder.zip [--notebook NN]``: Gradescope's autograder zip
+- ``python -m course_utils prairielearn --out DIR [--notebook NN ...]``: PrairieLearn questions and grader
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ def parser() -> argparse.ArgumentParser:
     from .grading import gradescope
     gradescope.add_arguments(gs)
     gs.set_defaults(run=gradescope.main)
+    pl = sub.add_parser("prairielearn", help="write PrairieLearn questions, their grader and images (external grading)")
+    from .grading import prairielearn
+    prairielearn.add_arguments(pl)
+    pl.set_defaults(run=prairielearn.main)
     r = sub.add_parser("release", help="write the learner bundle (student notebooks, package, setup), its zip and the learner wheel")
     from . import release
     release.add_arguments(r)

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import notebooks as nbs
-from . import runner
+from . import results, runner
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXED_HEAD = ["learner", "notebook"]
@@ -73,15 +73,7 @@ class GradeSheet:
             os.fsync(f.fileno())
 
     def row(self, result: runner.Result) -> dict:
-        row = {"learner": result.learner, "notebook": result.notebook, "status": result.status,
-               "detail": result.detail, "submission": result.submission, "sha256": result.sha256}
-        if result.checks:
-            row["total"], row["max_points"] = _fmt(result.total), _fmt(result.max_points)
-            for c in result.checks:
-                row[c.check] = _fmt(c.points)
-        else:
-            row["total"], row["max_points"] = "0", _fmt(result.max_points)
-        return row
+        return results.from_runner(result).grades_row()
 
     def append(self, result: runner.Result) -> dict:
         row = self.row(result)
@@ -114,26 +106,28 @@ def read_rows(path: Path) -> list[dict]:
 
 
 # -- feedback ----------------------------------------------------------------------------------------
-def feedback_markdown(result: runner.Result) -> str:
+def feedback_markdown(result) -> str:
+    """The learner's feedback file, from the results model (a :class:`runner.Result` is converted first)."""
+    r = result if isinstance(result, results.SubmissionResults) else results.from_runner(result)
     icon = {"passed": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💥", "not_run": "⏭️",
             "missing": "⏭️"}
-    lines = [f"# Feedback on {result.notebook}", "",
-             f"- Learner: {result.learner}", f"- Submission: `{result.submission}`",
-             f"- Score: **{_fmt(result.total)} / {_fmt(result.max_points)}**" if result.checks else
-             "- Score: 0", f"- Status: {result.status}" + (f": {result.detail}" if result.detail else ""), ""]
-    if result.checks:
+    lines = [f"# Feedback on {r.notebook}", "",
+             f"- Learner: {r.learner}", f"- Submission: `{r.submission}`",
+             f"- Score: **{_fmt(r.exercise_points)} / {_fmt(r.exercise_max)}**" if r.exercises else
+             "- Score: 0", f"- Status: {r.status}" + (f": {r.detail}" if r.detail else ""), ""]
+    if r.exercises:
         lines += ["| Exercise | Points | Result |", "|---|---|---|"]
-        for c in result.checks:
-            lines.append(f"| {c.check} | {_fmt(c.points)} / {_fmt(c.max_points)} | {icon.get(c.outcome, '')} "
-                         f"{c.outcome.replace('_', ' ')} |")
+        for e in r.exercises:
+            lines.append(f"| {e.exercise} | {_fmt(e.points)} / {_fmt(e.max_points)} | {icon.get(e.verdict, '')} "
+                         f"{e.verdict.replace('_', ' ')} |")
         lines.append("")
-        for c in result.checks:
-            lines += [f"## {c.check}: {_fmt(c.points)} / {_fmt(c.max_points)} {icon.get(c.outcome, '')}", ""]
-            if c.outcome == "passed":
-                passed = [ln.strip() for ln in c.output.splitlines() if ln.strip().startswith(("✓", "✅"))]
+        for e in r.exercises:
+            lines += [f"## {e.exercise}: {_fmt(e.points)} / {_fmt(e.max_points)} {icon.get(e.verdict, '')}", ""]
+            if e.passed:
+                passed = [ln.strip() for ln in e.detail.splitlines() if ln.strip().startswith(("✓", "✅"))]
                 lines += ["Passed." if not passed else "Passed:", ""] + [f"- {ln}" for ln in passed]
             else:
-                lines += ["```text", c.message.strip() or c.outcome, "```"]
+                lines += ["```text", e.message.strip() or e.verdict, "```"]
             lines.append("")
     else:
         lines += ["This submission could not be graded; see the status above. Nothing was run.", ""]

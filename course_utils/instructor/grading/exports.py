@@ -1,6 +1,7 @@
 """Grades in the layouts other systems import: a Canvas gradebook CSV and a generic long CSV.
 
-Both are computed from the rows of ``grades.csv`` (after ``--manual``, including written answers).
+Both are computed from the rows of ``grades.csv`` (after ``--manual``, including written answers), each turned
+into the results model (:mod:`.results`) first.
 
 **Canvas** (``canvas.csv``, needs ``--roster``): the columns Canvas's gradebook import reads,
 ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per assignment named as Canvas names
@@ -32,7 +33,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from . import marking
+from . import marking, results
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 LONG_COLUMNS = ["learner", "lms_id", "name", "section", "notebook", "item", "kind", "points", "max_points",
@@ -148,9 +149,10 @@ def write_canvas(path: Path, rows: list, refs: dict, questions: dict, roster, co
         for entry in roster.learners.values():
             cells = []
             for _, names, _ in columns:
-                got = [best[(entry.learner, n)] for n in names if (entry.learner, n) in best]
+                got = [results.from_row(best[(entry.learner, n)], refs[n], marking.notebook_questions(questions, n))
+                       for n in names if (entry.learner, n) in best]
                 if got:
-                    cells.append(_fmt(sum(_num(r.get("total")) for r in got)))
+                    cells.append(_fmt(sum(m.total for m in got)))
                 else:
                     cells.append("0" if zero else "")
             writer.writerow([entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section] + cells)
@@ -158,24 +160,30 @@ def write_canvas(path: Path, rows: list, refs: dict, questions: dict, roster, co
 
 
 def long_rows(rows: list, refs: dict, questions: dict, roster=None, scores: dict | None = None) -> list:
-    """One dict per learner, notebook and exercise (then written question) of every graded row."""
-    scores = scores or {}
+    """One dict per learner, notebook and exercise (then written question) of every graded row.
+
+    Each row becomes the results model first (:func:`.results.from_row`); the CSV is written from it.
+    """
     out = []
     for row in rows:
         ref = refs.get(row["notebook"])
         if ref is None:
             continue
-        entry = roster.get(row["learner"]) if roster is not None else None
-        common = {"learner": row["learner"], "lms_id": entry.id if entry else "",
-                  "name": entry.name if entry else "", "section": entry.section if entry else "",
-                  "notebook": ref.name, "status": row.get("status", ""), "submission": row.get("submission", "")}
-        for check, top in ref.checks.items():
-            out.append(dict(common, item=check, kind="exercise", points=row.get(check) or "0",
-                            max_points=_fmt(top), comment=""))
-        for q in marking.notebook_questions(questions, ref.name):
-            points, comment = scores.get((row["learner"], q.id), (None, ""))
-            out.append(dict(common, item=q.id, kind="written", points="" if points is None else _fmt(points),
-                            max_points=_fmt(q.points), comment=comment))
+        model = results.from_row(row, ref, marking.notebook_questions(questions, ref.name), scores)
+        out += long_rows_of(model, roster)
+    return out
+
+
+def long_rows_of(model: results.SubmissionResults, roster=None) -> list:
+    """The long CSV's rows of one submission's results model."""
+    entry = roster.get(model.learner) if roster is not None else None
+    common = {"learner": model.learner, "lms_id": entry.id if entry else "",
+              "name": entry.name if entry else "", "section": entry.section if entry else "",
+              "notebook": model.notebook, "status": model.status, "submission": model.submission}
+    out = [dict(common, item=e.exercise, kind="exercise", points=_fmt(e.points), max_points=_fmt(e.max_points),
+                comment="") for e in model.exercises]
+    out += [dict(common, item=a.question, kind="written", points="" if a.points is None else _fmt(a.points),
+                 max_points=_fmt(a.max_points), comment=a.comment) for a in model.answers]
     return out
 
 

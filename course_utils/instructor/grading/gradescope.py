@@ -31,7 +31,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from . import batch, runner
+from . import batch, results, runner
 from . import notebooks as nbs
 
 ROOT = batch.ROOT
@@ -74,26 +74,21 @@ exec "$PYTHON" -m course_utils.instructor.grading.gradescope --root "$ROOT" \\
 
 
 # -- results.json ---------------------------------------------------------------------------------------
-def _test_output(check: runner.CheckResult) -> str:
-    if check.outcome == "passed":
-        passed = [ln.strip() for ln in check.output.splitlines() if ln.strip().startswith(("✓", "✅"))]
-        return "\n".join(["Passed."] + passed)
-    return (check.message or check.outcome.replace("_", " ")).strip()
+def results_json(graded: list, seconds: float, visibility: str = "visible", note: str = "") -> dict:
+    """Gradescope's results for the graded notebook(s) of one submission.
 
-
-def results_json(results: list, seconds: float, visibility: str = "visible", note: str = "") -> dict:
-    """Gradescope's results for the graded notebook(s) of one submission (:class:`runner.Result` each)."""
+    ``graded``: :class:`.results.SubmissionResults` each (a :class:`runner.Result` is converted first).
+    """
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility should be one of {', '.join(VISIBILITIES)}, got {visibility!r}")
     tests, lines = [], [note] if note else []
-    for result in results:
-        lines.append(f"{result.notebook}: {result.total:g} / {result.max_points:g}, status {result.status}"
-                     + (f": {result.detail}" if result.detail else ""))
-        for check in result.checks:
-            tests.append({"name": check.check, "number": str(len(tests) + 1), "score": float(check.points),
-                          "max_score": float(check.max_points),
-                          "status": "passed" if check.outcome == "passed" else "failed",
-                          "output": _test_output(check), "visibility": visibility})
+    for r in (g if isinstance(g, results.SubmissionResults) else results.from_runner(g) for g in graded):
+        lines.append(f"{r.notebook}: {r.exercise_points:g} / {r.exercise_max:g}, status {r.status}"
+                     + (f": {r.detail}" if r.detail else ""))
+        for e in r.exercises:
+            tests.append({"name": e.exercise, "number": str(len(tests) + 1), "score": float(e.points),
+                          "max_score": float(e.max_points), "status": "passed" if e.passed else "failed",
+                          "output": e.learner_text(), "visibility": visibility})
     return {"score": float(sum(t["score"] for t in tests)), "execution_time": int(round(seconds)),
             "output": "\n".join(lines), "visibility": visibility, "stdout_visibility": "hidden",
             "tests": tests}
