@@ -17,6 +17,7 @@ from copies import own
 
 UnimodalHeadsFusion = own("11.unimodal_heads")
 auxiliary_loss = own("11.auxiliary_loss")
+ogm_ge_step = own("11.ogm_step")
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -253,3 +254,104 @@ def test_checks_without_their_hidden_part(monkeypatch, capsys):
         nb11.check_unimodal_heads(Detached)
     with pytest.raises(CheckFailed):
         nb11.check_auxiliary_loss(_mistake("weight on fused"))
+
+
+# ------------------------------------------------------------------------------------- 11.ogm_step
+def _ogm(kind="ok"):
+    """OGM-GE steps: correct forms and typical mistakes, named by ``kind``."""
+    def step(model, easy, hard, labels, alpha=0.5, noise=True):
+        with torch.no_grad():
+            z = {"easy": model.easy_encoder(easy), "hard": model.hard_encoder(hard)}
+            hidden = z["easy"].shape[-1]
+            w, b = model.head.weight, model.head.bias
+            blocks = {"easy": w[:, :hidden], "hard": w[:, hidden:]}
+            half = b if kind == "full bias" else b / 2
+            score = {}
+            for m in ("easy", "hard"):
+                out = z[m] @ blocks[m].T + half
+                if kind == "logits as score":
+                    score[m] = out.gather(1, labels[:, None]).sum()
+                elif kind == "softmax over the batch":
+                    score[m] = F.softmax(out, dim=0).gather(1, labels[:, None]).sum()
+                elif kind == "log_softmax mean":          # correct: the mean gives the same ratio
+                    score[m] = F.log_softmax(out, -1).gather(1, labels[:, None]).exp().mean()
+                else:
+                    score[m] = F.softmax(out, -1)[torch.arange(len(labels)), labels].sum()
+            rho = {"easy": float(score["easy"] / score["hard"]), "hard": float(score["hard"] / score["easy"])}
+            if kind == "no rho test":
+                k = {m: 1 - math.tanh(alpha * r) for m, r in rho.items()}
+            else:
+                k = {m: 1 - math.tanh(alpha * r) if r > 1 else 1.0 for m, r in rho.items()}
+            if kind == "weak modality":
+                k = {"easy": k["hard"], "hard": k["easy"]}
+            if kind == "always easy":
+                k = {"easy": 1 - math.tanh(alpha * rho["easy"]), "hard": 1.0}
+            params = {m: list(getattr(model, f"{m}_encoder").parameters()) for m in ("easy", "hard")}
+            if kind == "head too":
+                params["easy" if rho["easy"] > 1 else "hard"] += list(model.head.parameters())
+            for m, ps in params.items():
+                for p in ps:
+                    g = p.grad
+                    scale = {"unit noise": torch.ones(()), "scaled spread": (k[m] * g).std()}.get(kind, g.std())
+                    new = g * k[m] + (torch.randn_like(g) * scale if noise and kind != "no noise" else 0)
+                    if kind == "reassign":                # correct: a new tensor instead of in place
+                        p.grad = new
+                    else:
+                        p.grad.copy_(new)
+        if kind == "tensors":                             # correct: 0-d tensors instead of floats
+            return torch.tensor(k["easy"]), torch.tensor(k["hard"])
+        if kind == "dict":
+            return k
+        return k["easy"], k["hard"]
+    return step
+
+
+@pytest.mark.parametrize("fn", [ogm_ge_step, _ogm("ok"), _ogm("log_softmax mean"), _ogm("reassign"),
+                                _ogm("tensors")],
+                         ids=["own copy", "indexing", "log_softmax + mean", "reassigned grad", "tensors"])
+def test_ogm_step_check_accepts_correct_forms(fn):
+    assert nb11.check_ogm_step(fn)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("weak modality", "Did you scale the weak modality"),
+    ("no rho test", "only the dominant modality"),
+    ("always easy", "the hard modality is the confident one, the easy encoder"),
+    ("logits as score", "scores are"),
+    ("softmax over the batch", "scores are"),
+    ("full bias", "scores are"),
+    ("head too", "fused head's gradients changed"),
+    ("unit noise", "times the gradient's standard deviation"),
+    ("scaled spread", "spread of the scaled gradient"),
+    ("no noise", "no noise was added"),
+    ("dict", "should return the pair"),
+])
+def test_ogm_step_check_rejects_typical_mistakes(kind, message):
+    with pytest.raises(CheckFailed, match=message):
+        nb11.check_ogm_step(_ogm(kind))
+
+
+def test_ogm_step_check_without_its_hidden_part(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "course_utils.checks.hidden.nb11", None)
+    assert nb11.check_ogm_step(ogm_ge_step)
+    with pytest.raises(CheckFailed):          # the weak modality scaled: caught by the visible part
+        nb11.check_ogm_step(_ogm("weak modality"))
+
+
+def test_train_recording_records_the_hard_encoders_gradient_and_calls_the_edit():
+    data = make_imbalance(256, seed=0)
+    calls = []
+
+    def edit(model, easy, hard, labels):
+        calls.append(len(labels))
+        for p in model.hard_encoder.parameters():
+            p.grad.zero_()                    # the hard encoder never moves
+    torch.manual_seed(0)
+    model = imbalance.IntermediateFusion()
+    start = [p.clone() for p in model.hard_encoder.parameters()]
+    norms = imbalance.train_recording(model, data, seed=0, epochs=2, batch_size=128, after_backward=edit)
+    assert len(norms) == 2 and all(n > 0 for n in norms) and calls == [128, 128, 128, 128]
+    assert all(torch.equal(a, b) for a, b in zip(start, model.hard_encoder.parameters()))
+    assert not model.training
+    with pytest.raises(TypeError, match="hard_encoder"):
+        imbalance.train_recording(nn.Linear(2, 2), data, seed=0)

@@ -146,3 +146,69 @@ def check_auxiliary_loss(check, auxiliary_loss):
         _value(check, auxiliary_loss, more, more_labels, 1.0)
     check.ok("works for 1 and 3 unimodal heads")
     hidden(check, "nb11", "auxiliary_loss_value", auxiliary_loss)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 11.ogm_step: wide encoders, so that the spread of the GE noise can be measured on each gradient tensor
+OGM_HIDDEN, OGM_BATCH, OGM_EASY, OGM_HARD = 40, 64, 5, 7
+
+
+def ogm_case(dominant: str, seed: int = 0):
+    """A fusion model with fixed weights whose ``dominant`` modality ("easy" or "hard") is the confident one, a
+    batch ``(easy (B, 5), hard (B, 7), labels (B,))``, and the encoders' gradients after ``backward()`` of the
+    fused cross-entropy. Returns ``(model, easy, hard, labels, grads)``, ``grads`` a dict name -> tensor."""
+    from ..models.imbalance import IntermediateFusion
+    gen = torch.Generator().manual_seed(seed)
+    model = IntermediateFusion(easy_dim=OGM_EASY, hard_dim=OGM_HARD, hidden=OGM_HIDDEN, num_classes=3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=gen))
+        model.head.bias.copy_(torch.tensor([1.5, -1.0, 0.2]))       # large, so that b/2 against b shows
+    easy, hard = torch.randn(OGM_BATCH, OGM_EASY, generator=gen), torch.randn(OGM_BATCH, OGM_HARD, generator=gen)
+    with torch.no_grad():                    # labels the dominant modality's block of the head predicts
+        z = (model.easy_encoder(easy) if dominant == "easy" else model.hard_encoder(hard))
+        block = model.head.weight[:, :OGM_HIDDEN] if dominant == "easy" else model.head.weight[:, OGM_HIDDEN:]
+        labels = (z @ block.T).argmax(-1)
+        block.mul_(4.0)
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(easy, hard), labels).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    return model, easy, hard, labels, grads
+
+
+def _run_ogm(check, ogm_ge_step, dominant, alpha, noise, seed=0):
+    __tracebackhide__ = True
+    model, easy, hard, labels, grads = ogm_case(dominant, seed)
+    torch.manual_seed(1234 + seed)
+    out = check.call(ogm_ge_step, model, easy, hard, labels, alpha=alpha, noise=noise, what="ogm_ge_step")
+    check.expect(isinstance(out, (tuple, list)) and len(out) == 2, "ogm_ge_step returns (k_easy, k_hard)",
+                 f"ogm_ge_step should return the pair (k_easy, k_hard) of coefficients it applied, got {out!r}")
+    try:
+        k = tuple(float(v) for v in out)
+    except (TypeError, ValueError, RuntimeError):
+        check.fail(f"(k_easy, k_hard) should be two numbers (floats or 0-d tensors), got {out!r}")
+    after = {name: (p.grad.clone() if p.grad is not None else None) for name, p in model.named_parameters()}
+    check.expect(all(g is not None for g in after.values()), "every gradient is still there",
+                 "a gradient was removed (set to None): scale and add to p.grad, do not delete it")
+    return model, grads, after, k
+
+
+@exercise("11.ogm_step", "ogm_ge_step")
+def check_ogm_step(check, ogm_ge_step):
+    for dominant in ("easy", "hard"):
+        weak = "hard" if dominant == "easy" else "easy"
+        model, before, after, k = _run_ogm(check, ogm_ge_step, dominant, alpha=0.5, noise=False)
+        head_same = all(torch.equal(before[n], after[n]) for n in before if n.startswith("head."))
+        check.expect(head_same, "the fused head's gradients are left alone",
+                     "the fused head's gradients changed: OGM modulates the encoders' parameters only "
+                     "(model.easy_encoder, model.hard_encoder), not model.head.")
+        for name, value in zip(("k_easy", "k_hard"), k):
+            check.expect(0.0 < value <= 1.0, f"{name} is in (0, 1]",
+                         f"{name} = {value:.4g}: a coefficient 1 - tanh(alpha * rho) with rho > 1 is in (0, 1), and "
+                         "the other modality's is 1")
+        weak_same = all(torch.equal(before[n], after[n]) for n in before if n.startswith(f"{weak}_encoder."))
+        check.expect(weak_same, f"with noise=False the weak ({weak}) encoder's gradients are unchanged",
+                     f"in a batch where the {dominant} modality is the confident one, the {weak} encoder's "
+                     f"gradients changed (noise=False): only the dominant modality, the one whose ratio rho > 1, "
+                     f"is scaled; the other keeps coefficient 1. Did you scale the weak modality, or both?")
+    hidden(check, "nb11", "ogm_step_value", ogm_ge_step)

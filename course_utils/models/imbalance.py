@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from ..data.dataset import MultimodalDataset, check_dataset
 from ..references import lazy_exports
@@ -106,3 +107,42 @@ def probe_accuracy(models, trains, tests, modality: str, *, seeds, epochs: int =
 # course_utils.references, and this module hands them out by name on first use.
 __getattr__ = lazy_exports(__name__, {"UnimodalHeadsFusion": "11.unimodal_heads",
                                       "auxiliary_loss": "11.auxiliary_loss"})
+
+
+def train_recording(model: nn.Module, train, *, seed: int, epochs: int = 20, lr: float = 3e-3,
+                    batch_size: int = 128, loss=None, after_backward=None) -> list:
+    """Train ``model`` with Adam as :func:`fit` does, and record the hard encoder's gradient norm per epoch.
+
+    ``train`` is a dataset of (easy (N, easy_dim), hard (N, hard_dim)) with labels (N,). Each step computes
+    ``loss(model(easy, hard), labels)`` (cross-entropy when None), calls ``backward()``, records the norm of the
+    gradient on ``model.hard_encoder``'s parameters, then calls ``after_backward(model, easy, hard, labels)``
+    (which may edit the gradients, as OGM-GE does) before ``optimizer.step()``.
+
+    Returns the mean over the steps of each epoch of that norm, a list of ``epochs`` floats. The model is left in
+    eval mode.
+    """
+    if not hasattr(model, "hard_encoder"):
+        raise TypeError(f"train_recording expects a model with a hard_encoder, got {type(model).__name__}")
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss = loss if loss is not None else (lambda outputs, y: F.cross_entropy(outputs, y))
+    easy_all, hard_all = train.modalities
+    norms = []
+    for _ in range(epochs):
+        model.train()
+        total, steps = 0.0, 0
+        order = torch.randperm(len(train), generator=gen)
+        for i in range(0, len(train), batch_size):
+            idx = order[i:i + batch_size]
+            easy, hard, y = easy_all[idx], hard_all[idx], train.labels[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss(model(easy, hard), y).backward()
+            grads = [p.grad for p in model.hard_encoder.parameters() if p.grad is not None]
+            total += torch.sqrt(sum((g ** 2).sum() for g in grads)).item() if grads else 0.0
+            steps += 1
+            if after_backward is not None:
+                after_backward(model, easy, hard, y)
+            optimizer.step()
+        norms.append(total / steps)
+    model.eval()
+    return norms

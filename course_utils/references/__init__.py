@@ -35,6 +35,7 @@ INDEX = {
     '10.film': ('nb10', 'FiLM'),
     '11.unimodal_heads': ('nb11', 'UnimodalHeadsFusion'),
     '11.auxiliary_loss': ('nb11', 'auxiliary_loss'),
+    '11.ogm_step': ('nb11', 'ogm_ge_step'),
 }
 """Exercise id -> (module, name) of its reference."""
 
