@@ -37,3 +37,35 @@ def pytest_configure(config):
         return
     if not hasattr(kernel.start_new_kernel, "__wrapped__"):
         kernel.start_new_kernel = retrying_kernel_starts(kernel.start_new_kernel)
+
+
+# The files that take longest, first (seconds summed over their tests on the 2-core machine, BENCHMARKS.md section
+# 9): with ``--dist loadfile --no-loadscope-reorder`` (``./course.sh test-all``) pytest-xdist hands out whole files
+# in this order, so the two workers end together instead of one waiting while the other runs a long file it
+# was given last (xdist's own order, most tests first, put the heaviest files, which have few tests, at the end).
+# Files not named keep their collection order after these.
+LONGEST_FIRST = (
+    "tests/integration/test_graded_release.py",
+    "tests/integration/test_nbgrader.py",
+    "tests/integration/test_course_site.py",
+    "tests/integration/test_student_notebooks.py",
+    "tests/integration/test_grading_course.py",
+    "tests/test_grading.py",
+    "tests/integration/test_dask_grading.py",
+    "tests/integration/test_gradescope.py",
+    "tests/test_prairielearn.py",
+    "tests/integration/test_colab_install.py",
+    "tests/integration/browser/",
+    "tests/integration/test_grading_isolation.py",
+    "tests/integration/test_exports_failure_modes.py",
+    "solutions/07_",
+)
+
+
+def schedule_rank(nodeid: str) -> int:
+    """Where a test's file comes in ``LONGEST_FIRST`` (its length when it is not named)."""
+    return next((i for i, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: schedule_rank(item.nodeid))     # stable: each file's tests keep their order

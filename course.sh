@@ -4,7 +4,8 @@
 #   ./course.sh test   set up (once) and run the tests: unit tests and every solved notebook under nbval
 #   ./course.sh test-integration [FILE...]   the second tier, tests/integration/ (or only the test files named):
 #                      whole-course grading, every student notebook run as handed out, the real-browser test
-#                      (.ci/run runs the first tier and the nbgrader comparison, .ci/run-integration the whole second tier)
+#   ./course.sh test-all [pytest args]   both tiers in one run (what .ci/run runs; about 10 minutes on 2 cores);
+#                      as root it first installs Debian's Chromium for the browser tests (.ci/install-browser.sh)
 #   ./course.sh site [--out DIR]   build the course as a static website (default site/; open site/index.html):
 #                      every notebook's page with the solved run's outputs, TODO cells as handed out
 # Set-up creates .venv/ with Python 3.11+ and installs the course with its dependencies.
@@ -53,6 +54,21 @@ case "${1:-}" in
     while [ $# -gt 0 ] && [ -f "$1" ]; do files+=("$1"); shift; done
     exec .venv/bin/python -m pytest "${files[@]:-tests/integration}" -n "${WORKERS:-2}" --dist loadfile "$@"
     ;;
+  test-all)
+    if [ ! -d tests/integration ]; then
+      echo "no tests/integration/ here: run the tests from the course repository" >&2
+      exit 2
+    fi
+    if [ "$(id -u)" = 0 ]; then
+      .ci/install-browser.sh
+    elif [ ! -x /usr/bin/chromium ]; then
+      echo "test-all: not root, so Chromium is not installed for the browser tests (they skip, or fail under CI);" \
+           "install it with: sudo .ci/install-browser.sh" >&2
+    fi
+    setup ".[test]"
+    exec .venv/bin/python -m pytest tests solutions --nbval-lax --nbval-current-env \
+      -n "${WORKERS:-2}" --dist loadfile --no-loadscope-reorder "${@:2}"
+    ;;
   site)
     if [ ! -d solutions ]; then
       echo "no solutions/ here: the learner bundle ships notebooks only; build the site from the course repository" >&2
@@ -65,7 +81,7 @@ case "${1:-}" in
     exec .venv/bin/python -m course_utils site "${out[@]}" "$@"
     ;;
   *)
-    echo "usage: ./course.sh lab | test [pytest args] | test-integration [FILE...] [pytest args] | site [--out DIR]" >&2
+    echo "usage: ./course.sh lab | test [pytest args] | test-all [pytest args] | test-integration [FILE...] [pytest args] | site [--out DIR]" >&2
     exit 2
     ;;
 esac

@@ -1,6 +1,6 @@
 """Tier 1: the pieces of the course site (course_utils/instructor/site/) on one small notebook, no Sphinx run.
 
-The whole site is built and checked in tests/integration/test_site.py.
+The whole site is built and checked in tests/integration/test_course_site.py.
 """
 from __future__ import annotations
 

@@ -40,6 +40,7 @@ from course_utils.instructor.grading import batch, runner  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = dict(cell_timeout=60, wall_timeout=180, memory_bytes=2 << 30)
 DASK = Path(sys.executable).with_name("dask")
+SLEEP_CELL = b'"learner-sleep"'   # the id of the cell that makes the slow and the doomed submissions slow
 
 
 def _stop(procs) -> None:
@@ -137,9 +138,19 @@ def _children(pid: int, marker: bytes) -> list[int]:
     return found
 
 
-def _grading_processes(worker: int) -> list[int]:
-    """The grading (pytest) processes a worker process started, and their kernels."""
-    graders = _children(worker, b"_entry.py")
+def _grades(grader: int, marker: bytes) -> bool:
+    """Whether the grading process ``grader`` grades a notebook holding ``marker`` (its first argument)."""
+    try:
+        notebook = (Path(f"/proc/{grader}") / "cmdline").read_bytes().split(b"\0")[2].decode()
+        return marker in Path(notebook).read_bytes()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return False
+
+
+def _grading_processes(worker: int, marker: bytes = b"") -> list[int]:
+    """The grading (pytest) processes a worker process started for a notebook holding ``marker``, and their
+    kernels. A worker may hold a second submission queued behind the one it runs, so the marker picks the one."""
+    graders = [g for g in _children(worker, b"_entry.py") if _grades(g, marker)]
     return graders + [k for g in graders for k in _children(g, b"ipykernel_launcher")]
 
 
@@ -167,12 +178,12 @@ class Killer(threading.Thread):
                 continue
             pid = self.client.run(os.getpid, workers=[address])[address]
             deadline = time.monotonic() + 120   # until its kernel runs, so the kill lands mid-run
-            while len(_grading_processes(pid)) < 2 and time.monotonic() < deadline:
+            while len(_grading_processes(pid, SLEEP_CELL)) < 2 and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(2)
             if _processing(self.client, self.learner) != address:
                 continue
-            children = _grading_processes(pid)
+            children = _grading_processes(pid, SLEEP_CELL)
             os.kill(pid, signal.SIGKILL)
             self.killed.append((pid, children))
             deadline = time.monotonic() + 60  # until the scheduler has taken the submission off the dead worker

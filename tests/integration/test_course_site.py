@@ -212,8 +212,8 @@ def test_the_scan_would_catch_a_published_solution(site, tmp_path):
 
 
 # -- in the browser ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")   # not session: Playwright's sync API refuses a second driver in the same
+def browser():                    # process while one is open, and the JupyterLab test may run in this worker next
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found (run .ci/install-browser.sh)"
         pytest.fail(reason, pytrace=False) if os.environ.get("CI") else pytest.skip(reason)
