@@ -142,7 +142,7 @@ def _grades(grader: int, marker: bytes) -> bool:
     """Whether the grading process ``grader`` grades a notebook holding ``marker`` (its first argument)."""
     try:
         notebook = (Path(f"/proc/{grader}") / "cmdline").read_bytes().split(b"\0")[2].decode()
-        return marker in Path(notebook).read_bytes()
+        return marker in (Path(f"/proc/{grader}") / "cwd" / notebook).read_bytes()   # the path may be relative
     except (OSError, IndexError, UnicodeDecodeError):
         return False
 
