@@ -41,7 +41,7 @@ def colab(tmp_path_factory):
     wheel = release.release(tmp / "out").wheel
     venv.EnvBuilder(with_pip=True).create(tmp / "venv")
     python = tmp / "venv" / "bin" / "python"
-    pip(python, "install", "--quiet", "--no-compile", *COLAB_SEED)   # bytecode is written on import
+    pip(python, "install", "--quiet", *COLAB_SEED)
     before = freeze(python)
     # the setup cell of a student notebook, with the published address replaced by the local wheel
     setup = next(c for c in json.loads((ROOT / "notebooks" / "00_setup_and_tour.ipynb").read_text())["cells"]

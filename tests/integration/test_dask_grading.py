@@ -139,7 +139,8 @@ def _children(pid: int, marker: bytes) -> list[int]:
 
 
 def _grades(grader: int, marker: bytes) -> bool:
-    """Whether the grading process ``grader`` grades a notebook holding ``marker`` (its first argument)."""
+    """Whether the grading process ``grader`` grades a notebook holding ``marker`` (its first argument: the
+    command is ``python _entry.py NOTEBOOK ...``, ``runner.run_pytest``)."""
     try:
         notebook = (Path(f"/proc/{grader}") / "cmdline").read_bytes().split(b"\0")[2].decode()
         return marker in (Path(f"/proc/{grader}") / "cwd" / notebook).read_bytes()   # the path may be relative
@@ -147,7 +148,7 @@ def _grades(grader: int, marker: bytes) -> bool:
         return False
 
 
-def _grading_processes(worker: int, marker: bytes = b"") -> list[int]:
+def _grading_processes(worker: int, marker: bytes) -> list[int]:
     """The grading (pytest) processes a worker process started for a notebook holding ``marker``, and their
     kernels. A worker may hold a second submission queued behind the one it runs, so the marker picks the one."""
     graders = [g for g in _children(worker, b"_entry.py") if _grades(g, marker)]

@@ -51,8 +51,7 @@ def installed(tmp_path_factory):
     venv.EnvBuilder(with_pip=True).create(tmp / "venv")
     python = tmp / "venv" / "bin" / "python"
     empty = {ln.split("==")[0] for ln in pip(python, "freeze", "--all").splitlines()}
-    pip(python, "install", "--quiet", "--no-compile", "torch==2.13.0")   # the CPU build on disk (a bare `torch`
-    # would fetch CUDA); --no-compile: bytecode is written on import, for the few modules a notebook imports
+    pip(python, "install", "--quiet", "torch==2.13.0")   # the CPU build on disk; a bare `torch` would fetch CUDA
     pip(python, "install", "--quiet", str(bundle.wheel))
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
@@ -62,7 +61,7 @@ def installed(tmp_path_factory):
           f"installed size: {size_mb(site):.0f} MiB in site-packages "
           f"(course_utils {size_mb(site / 'course_utils'):.2f} MiB)")
     (tmp / "runtime.txt").write_text("\n".join(runtime) + f"\nsize_mib {size_mb(site):.1f}\n")
-    pip(python, "install", "--quiet", "--no-compile", "ipykernel")   # to run notebooks here; not a runtime dependency
+    pip(python, "install", "--quiet", "ipykernel")        # to run notebooks here; not a runtime dependency
     kernels = tmp / "jupyter" / "kernels" / "graded"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({
