@@ -136,7 +136,7 @@ class TokenConcatMLP(nn.Module):
 
 
 class TokenDecisionLateFusion(nn.Module):
-    """Decision-level late fusion: one MLP per modality, their logits averaged.
+    """Late fusion, joint: one MLP per modality, their logits averaged, trained together.
     ``forward(image (B, K, d_img), text (B, ...)) -> (B, num_classes)``."""
 
     def __init__(self, img_numel: int, txt_numel: int, hidden: int = 64, num_classes: int = 4):
