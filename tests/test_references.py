@@ -89,6 +89,64 @@ def test_every_exercise_has_its_reference():
         assert callable(references.reference(exercise_id))
 
 
+# -- every spelling of an exercise id names an exercise of the index --------------------------------------------
+ID_TAKERS = {"exercise", "implementation", "reference", "available", "yours_or_reference"}   # id: first argument
+
+
+def _id_uses(source: str, where: str) -> list[tuple[str, str, str]]:
+    """(where, what, id) for each exercise id written as a literal in ``source``: the first argument of a call to
+    one of ``ID_TAKERS`` (``feedback.exercise``, ``references.implementation``, ...), and the values of the dict
+    passed to ``lazy_exports``."""
+    uses = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", None))
+        if name in ID_TAKERS and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            uses.append((where, name, node.args[0].value))
+        if name == "lazy_exports" and len(node.args) == 2 and isinstance(node.args[1], ast.Dict):
+            uses += [(where, name, v.value) for v in node.args[1].values if isinstance(v, ast.Constant)]
+    return uses
+
+
+def _all_id_uses() -> list[tuple[str, str, str]]:
+    uses = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "instructor" not in path.parts and path.parent.name != "references":
+            uses += _id_uses(path.read_text(), str(path.relative_to(ROOT)))
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%")))
+                uses += _id_uses(source, f"{path.name} cell {cell.id}")
+    return uses
+
+
+def test_every_id_written_in_the_course_is_an_exercise_of_the_index():
+    """A mistyped id in a decorator, an ``implementation(...)``, a ``lazy_exports`` map or a ``yours_or_reference``
+    would quietly switch off what it names (provenance looks a missing id up as "no reference")."""
+    uses = _all_id_uses()
+    assert len(uses) > len(references.INDEX), "the scan found too few ids: does it still read the course?"
+    unknown = [f"{where}: {what}({exercise_id!r})" for where, what, exercise_id in uses
+               if exercise_id not in references.INDEX]
+    assert not unknown, "ids that are not exercises of the course:\n  " + "\n  ".join(unknown)
+
+
+def test_every_exercise_has_its_check_decorator():
+    """Each exercise of the index is checked by exactly one ``@exercise(id, ...)`` in ``course_utils/checks``."""
+    decorated = [exercise_id for _, what, exercise_id in _all_id_uses() if what == "exercise"]
+    assert sorted(decorated) == sorted(references.INDEX), (
+        f"without a decorator: {sorted(set(references.INDEX) - set(decorated))}; "
+        f"twice: {sorted({i for i in decorated if decorated.count(i) > 1})}")
+
+
+def test_the_scan_catches_a_mistyped_id():
+    source = ('@exercise("07.fuze", "fuse")\ndef check(c, f): ...\n'
+              '__getattr__ = lazy_exports(__name__, {"X": "03.decision_fusoin"})\nimplementation("09.infonce")')
+    assert [u[2] for u in _id_uses(source, "demo")] == ["07.fuze", "03.decision_fusoin", "09.infonce"]
+
+
 def _definitions(path: Path):
     tree = ast.parse(path.read_text())
     return {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
