@@ -241,3 +241,30 @@ def test_the_solution_agrees_with_the_course_solver_on_random_tables():
         ours = nb12.joint_bits(solve_broja(p))
         course = nb12.joint_bits(interactions.minimum_synergy_table(p)[0])
         assert abs(ours - course) < 1e-6
+
+
+# ------------------------------------------------------------------------- ids and notebooks 12 and 13
+def test_ids_of_notebooks_12_and_13_map_to_their_notebooks_and_never_collide():
+    """Exercise ids find their references by their first two digits (references/nb12.py is notebook 12's);
+    question ids belong to the notebook whose answer cell carries them: 12.q2-12.q4 in 12_interactions, while
+    the capstone (13) keeps 12.q1 and 08.q5. --withhold-from 12 withholds 12's files, 13 withholds none of them."""
+    from pathlib import Path
+
+    import nbformat
+
+    from course_utils import references
+    from course_utils.instructor import release
+
+    root = Path(__file__).resolve().parents[1]
+    assert {references.INDEX[i][0] for i in ("12.mutual_information", "12.broja")} == {"nb12"}
+    assert "12_interactions.ipynb" in (root / "course_utils" / "references" / "nb12.py").read_text()
+
+    def questions(name):
+        nb = nbformat.read(root / "solutions" / name, as_version=4)
+        return [c.metadata["course"]["question"] for c in nb.cells if "question" in c.metadata.get("course", {})]
+    q12, q13 = questions("12_interactions.ipynb"), questions("13_capstone.ipynb")
+    assert q12 == ["12.q2", "12.q3", "12.q4"] and set(q13) == {"08.q5", "12.q1"} and not set(q12) & set(q13)
+    package = root / "course_utils"
+    assert {str(p) for p in release.withheld_files(package, 12)} >= {"references/nb12.py", "checks/hidden/nb12.py"}
+    assert not [p for p in release.withheld_files(package, 13) if p.stem == "nb12"]
+    assert release.withheld_files(package, 13) == []
