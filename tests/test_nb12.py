@@ -268,3 +268,22 @@ def test_ids_of_notebooks_12_and_13_map_to_their_notebooks_and_never_collide():
     assert {str(p) for p in release.withheld_files(package, 12)} >= {"references/nb12.py", "checks/hidden/nb12.py"}
     assert not [p for p in release.withheld_files(package, 13) if p.stem == "nb12"]
     assert release.withheld_files(package, 13) == []
+
+
+def test_submissions_of_12_interactions_and_of_the_old_12_capstone_find_their_notebooks():
+    from pathlib import Path
+
+    import nbformat
+
+    from course_utils.instructor.grading import notebooks as nbs
+
+    root = Path(__file__).resolve().parents[1]
+    refs = nbs.load_references(root / "solutions")
+    interactions_nb = nbformat.read(root / "notebooks" / "12_interactions.ipynb", as_version=4)
+    capstone = nbformat.read(root / "notebooks" / "13_capstone.ipynb", as_version=4)
+    for nb, saved_as, want in ((interactions_nb, "12_interactions.ipynb", "12_interactions.ipynb"),
+                               (interactions_nb, "Untitled.ipynb", "12_interactions.ipynb"),
+                               (capstone, "12_capstone.ipynb", "13_capstone.ipynb")):
+        matched = nbs.match(nb, saved_as, refs)
+        assert matched.reference is refs[want] and not matched.problem, (saved_as, matched.problem)
+    assert set(refs["12_interactions.ipynb"].questions) == {"12.q2", "12.q3", "12.q4"}
