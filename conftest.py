@@ -1,6 +1,11 @@
 """Test-wide settings. Kernels started by nbval inherit this environment."""
 import functools
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
+import solved_executions  # noqa: E402  (tests/solved_executions.py: nbval's solved runs kept for the site test)
 
 os.environ.setdefault("COURSE_QUIET", "1")      # no progress bars in test and grading logs
 os.environ.setdefault("MPLBACKEND", "Agg")      # figures render without a display
@@ -31,12 +36,14 @@ def retrying_kernel_starts(start, attempts=KERNEL_START_ATTEMPTS):
 
 
 def pytest_configure(config):
+    config.pluginmanager.register(solved_executions, "solved_executions")
     try:
         from nbval import kernel
     except ImportError:      # nbval is the test extra's; without it there are no notebook tests to protect
         return
     if not hasattr(kernel.start_new_kernel, "__wrapped__"):
-        kernel.start_new_kernel = retrying_kernel_starts(kernel.start_new_kernel)
+        kernel.start_new_kernel = solved_executions.site_kernel_environment(
+            retrying_kernel_starts(kernel.start_new_kernel))
 
 
 # The files that take longest, first (seconds summed over their tests on the 2-core machine, BENCHMARKS.md section
@@ -45,10 +52,11 @@ def pytest_configure(config):
 # was given last (xdist's own order, most tests first, put the heaviest files, which have few tests, at the end).
 # Files not named keep their collection order after these.
 LONGEST_FIRST = (
+    "solutions/07_",       # the solved notebooks first, not by length: the course site test reuses nbval's
+    "solutions/",          # executions of them (tests/solved_executions.py) and waits for those not yet done
     "tests/integration/test_graded_release.py",
     "tests/integration/test_nbgrader.py",
     "tests/integration/test_course_site.py",
-    "tests/integration/test_student_notebooks.py",
     "tests/integration/test_grading_course.py",
     "tests/test_grading.py",
     "tests/integration/test_dask_grading.py",
@@ -56,9 +64,6 @@ LONGEST_FIRST = (
     "tests/test_prairielearn.py",
     "tests/integration/test_colab_install.py",
     "tests/integration/browser/",
-    "tests/integration/test_grading_isolation.py",
-    "tests/integration/test_exports_failure_modes.py",
-    "solutions/07_",
 )
 
 

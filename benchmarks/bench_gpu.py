@@ -54,8 +54,8 @@ def shapes_data(n: int, size: int, seed: int = 0) -> MultimodalDataset:
 
 
 def models():
-    from course_utils.models.cnn import IntermediateFusionCNN, LateFusionCNN
-    return {"embedding concat": LateFusionCNN, "feature-map concat": lambda: IntermediateFusionCNN("concat")}
+    from course_utils.models.cnn import EmbeddingConcatCNN, IntermediateFusionCNN
+    return {"embedding concat": EmbeddingConcatCNN, "feature-map concat": lambda: IntermediateFusionCNN("concat")}
 
 
 def reference_throughput(model: nn.Module, data: MultimodalDataset, device, batch_size: int, epochs: int) -> float:

@@ -4,7 +4,7 @@
                                             [--workers 0 2] [--device cpu] [--threads 1]
 
 Same data and model for both: ``--pairs`` rendered cubes/spheres written in the reference layout
-(``{cubes,spheres}/{rgb/*.png, lidar/*.npy}``) and the late-fusion CNN of notebook 07, Adam, batch 32.
+(``{cubes,spheres}/{rgb/*.png, lidar/*.npy}``) and the embedding-concatenation CNN of notebook 07, Adam, batch 32.
 
 - reference: a ``Dataset`` that opens one PNG with Pillow and one ``.npy`` per sample, a ``DataLoader``
   (batch 32, shuffled, ``--workers`` processes), ``loss.item()`` every step, as in the reference notebook;
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils.data.folder import export_folder, find_pairs, load_folder  # noqa: E402
 from course_utils.data.dataset import MultimodalDataset  # noqa: E402
 from course_utils.data.shapes import make_shapes  # noqa: E402
-from course_utils.models.cnn import LateFusionCNN  # noqa: E402
+from course_utils.models.cnn import EmbeddingConcatCNN  # noqa: E402
 from course_utils.training import fit  # noqa: E402
 
 BATCH = 32
@@ -66,7 +66,7 @@ class FilesDataset(torch.utils.data.Dataset):
 
 def reference_epochs(pairs, rgb_size, epochs, workers, device):
     torch.manual_seed(0)
-    model = LateFusionCNN().to(device)
+    model = EmbeddingConcatCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     loader = torch.utils.data.DataLoader(FilesDataset(pairs, rgb_size), batch_size=BATCH, shuffle=True,
                                          num_workers=workers, pin_memory=device.type == "cuda",
@@ -96,7 +96,7 @@ def course_epochs(root, rgb_size, depth_size, epochs, batch_size, device):
                               torch.cat([a.labels, b.labels]), a.names, a.num_classes)   # every pair
     load_s = time.perf_counter() - start
     torch.manual_seed(0)
-    model = LateFusionCNN()
+    model = EmbeddingConcatCNN()
     history = fit(model, train, None, epochs=epochs + 1, lr=3e-3, batch_size=batch_size, device=device,
                   progress=False)
     return history.epoch_time[1:], load_s, len(train)
@@ -120,7 +120,7 @@ def main():
                            "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(0),
                            "load_average": os.getloadavg()},
                "settings": {"pairs": args.pairs, "rgb_size": args.rgb_size, "depth_size": args.depth_size,
-                            "batch": BATCH, "timed_epochs": args.epochs, "model": "LateFusionCNN"},
+                            "batch": BATCH, "timed_epochs": args.epochs, "model": "EmbeddingConcatCNN"},
                "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data = make_shapes(args.pairs, rgb_size=args.rgb_size, depth_size=args.depth_size, seed=0)

@@ -10,8 +10,8 @@ STRATEGY_COLORS = {
     "text only": "#56B4E9",
     "unimodal": "#999999",
     "early fusion": "#009E73",
-    "late fusion (decision)": "#D55E00",
-    "late fusion (embedding concat)": "#CC79A7",
+    "late fusion (joint)": "#D55E00",
+    "late fusion (ensemble)": "#F4A582",
     "embedding concat": "#CC79A7",
     "deep sets (shared per-token mlp)": "#117733",
     "late (product of experts)": "#8C3A00",
@@ -21,12 +21,19 @@ STRATEGY_COLORS = {
     "gated": "#000000",
     "gmu": "#7F3C8D",
 }
+#: names the course retired -> the strategy they meant (a handed-out notebook may still use them)
+RENAMED = {
+    "late fusion (decision)": "late fusion (joint)",
+    "late fusion (embedding concat)": "embedding concat",
+}
 _FALLBACK = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def color_for(name: str, index: int = 0) -> str:
-    """The strategy's colour, matched on the lower-cased name; a cycle colour otherwise."""
-    return STRATEGY_COLORS.get(name.lower(), _FALLBACK[index % len(_FALLBACK)])
+    """The strategy's colour, matched on the lower-cased name (a retired name in ``RENAMED`` gets its new name's
+    colour); a cycle colour otherwise."""
+    key = name.lower()
+    return STRATEGY_COLORS.get(RENAMED.get(key, key), _FALLBACK[index % len(_FALLBACK)])
 
 
 def plot_histories(histories: dict, *, metric: str = "acc", ax=None):

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils.instructor import cli
 from course_utils.instructor.grading import batch, isolation, runner
 from course_utils.instructor.grading import notebooks as nbs
 
@@ -302,13 +303,33 @@ def test_resume_skips_unchanged_and_regrades_changed(course, tmp_path):
 
 
 # -- one batch with every failure mode ----------------------------------------------------------------
-def test_batch_with_every_failure_mode(course, tmp_path):
+def _write_roster(path: Path, learners: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["learner", "id", "name", "section"])
+        for i, name in enumerate(learners):
+            writer.writerow([name, 1000 + i, name.title(), "S"])
+
+
+def test_batch_with_every_failure_mode(course, tmp_path, capsys):
+    """Every failure mode in one batch, graded as an instructor does (the command line, with a roster and a Canvas
+    export): the points, statuses and feedback of each, and every row of ``canvas.csv`` and ``grades-long.csv``
+    agreeing with ``grades.csv``; the folder missing from the roster and the roster learner without a submission
+    are listed."""
     data, _ = course
     subs, out = tmp_path / "subs", tmp_path / "out"
     make_submissions(subs, data)
-    printed = []
-    rows = batch.grade_batch(subs, out, tmp_path / "ref", workers=2, limits=runner.Limits(**LIMITS),
-                             log=printed.append)
+    on_roster = [name for name in sorted(EXPECTED) if name != "renamed"] + ["absent"]
+    _write_roster(tmp_path / "roster.csv", on_roster)
+    code = cli.main(["grade", str(subs), "--out", str(out), "--reference", str(tmp_path / "ref"), "--workers", "2",
+                     "--timeout", str(LIMITS["cell_timeout"]), "--wall-timeout", str(LIMITS["wall_timeout"]),
+                     "--memory-limit", str(LIMITS["memory_bytes"]), "--roster", str(tmp_path / "roster.csv"),
+                     "--canvas", "total"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    with open(out / "grades.csv", newline="") as f:
+        header = next(csv.reader(f))                      # one column per exercise
+    rows = list(csv.DictReader(open(out / "grades.csv", newline="")))
     got = {r["learner"]: r for r in rows}
     assert sorted(got) == sorted(EXPECTED)
     problems = []
@@ -319,9 +340,6 @@ def test_batch_with_every_failure_mode(course, tmp_path):
             problems.append(f"{learner}: expected {(add, mul, total, status)}, got {actual}: {row['detail']}")
     assert not problems, "\n".join(problems)
     assert all(r["max_points"] == "5" for r in rows if r["status"] != "wrong notebook")
-    # the CSV on disk is the same and has one column per exercise
-    with open(out / "grades.csv", newline="") as f:
-        header = next(csv.reader(f))
     assert header[:5] == ["learner", "notebook", "90.add", "90.mul", "91.sub"]
     # feedback: every check's message
     partly = (out / "feedback" / "partly" / "90_tiny.md").read_text()
@@ -333,9 +351,34 @@ def test_batch_with_every_failure_mode(course, tmp_path):
     assert "wrong notebook" in (out / "feedback" / "wrong_notebook" / "90_tiny.md").read_text()
     assert got["wrong_notebook"]["detail"] == "this is notebook 91_other.ipynb, expected 90_tiny.ipynb"
     # summary: per exercise mean and full-points count
-    table = printed[-1]
-    assert "90.add" in table and "status:" in table
+    assert "90.add" in printed and "status:" in printed
     assert not (out / ".scratch").exists()
+    _check_exports(out, got, on_roster, printed)
+
+
+def _check_exports(out: Path, grades: dict, on_roster: list[str], printed: str) -> None:
+    """The roster report, ``canvas.csv`` and ``grades-long.csv`` of the failure-mode batch agree with its grades."""
+    assert "not in the roster: renamed" in printed and "absent (Absent)" in printed
+    canvas = list(csv.reader(open(out / "canvas.csv", newline="")))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Notebooks total"]
+    assert canvas[1][0] == "Points Possible" and canvas[1][5] == "6"        # 90_tiny (5) + 91_other (1)
+    by_id = {row[1]: row for row in canvas[2:]}
+    for i, name in enumerate(on_roster):
+        row = by_id[str(1000 + i)]
+        if name == "absent":
+            assert row[5] == ""
+            continue
+        expected_total = EXPECTED[name][2]
+        assert row[5] == str(expected_total) == grades[name]["total"], (name, row, grades[name]["detail"])
+    long = list(csv.DictReader(open(out / "grades-long.csv", newline="")))
+    for name, (add, mul, _, status) in EXPECTED.items():
+        if name == "wrong_notebook" or grades[name]["notebook"] != "90_tiny.ipynb":
+            continue
+        mine = {r["item"]: r for r in long if r["learner"] == name}
+        assert (mine["90.add"]["points"], mine["90.mul"]["points"], mine["90.add"]["status"]) == \
+            (str(add), str(mul), status) == (grades[name]["90.add"], grades[name]["90.mul"], grades[name]["status"]), name
+    problems = list(csv.DictReader(open(out / "roster-problems.csv", newline="")))
+    assert sorted((p["problem"], p["learner"]) for p in problems) == [("missing", "absent"), ("unknown", "renamed")]
 
 
 def test_wall_timeout_keeps_finished_checks(course, tmp_path):

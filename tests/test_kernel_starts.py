@@ -41,6 +41,9 @@ def test_three_failed_starts_fail_and_other_errors_are_not_retried():
 
 def test_nbval_in_this_run_starts_kernels_through_the_retry():
     from nbval import kernel
-    assert kernel.start_new_kernel.__code__.co_filename == str(ROOT / "conftest.py")
-    assert kernel.start_new_kernel.__wrapped__.__module__ == "nbval.kernel"
-    assert not hasattr(kernel.start_new_kernel.__wrapped__, "__wrapped__")   # wrapped once, not once per conftest load
+    settings = kernel.start_new_kernel        # solutions/ kernels get the site's settings (tests/solved_executions.py)
+    assert settings.__code__.co_filename == str(ROOT / "tests" / "solved_executions.py")
+    retry = settings.__wrapped__
+    assert retry.__code__.co_filename == str(ROOT / "conftest.py")
+    assert retry.__wrapped__.__module__ == "nbval.kernel"
+    assert not hasattr(retry.__wrapped__, "__wrapped__")   # wrapped once, not once per conftest load

@@ -409,3 +409,18 @@ def test_query_key_gradients_are_exactly_zero_over_one_token(layer_cls):
     layer.zero_grad()
     layer(torch.randn(3, 2, 8), torch.randn(3, 4, 8)).sum().backward()
     assert all(torch.count_nonzero(g) > 0 for g in A.query_key_gradients(layer))
+
+
+def test_deep_sets_with_a_linear_phi_is_the_pooled_model_of_the_same_size():
+    """04's ablation: without phi's ReLUs the shared layers commute with the mean over the tokens."""
+    import torch
+    from course_utils.models import attention
+    from course_utils.training import count_parameters
+    linear = attention.DeepSetsFusion(10, 4, 8, 3, linear_phi=True)
+    assert count_parameters(linear) == count_parameters(attention.DeepSetsFusion(10, 4, 8, 3))
+    image, text = torch.randn(5, 4, 10), torch.randn(5, 4)
+    with torch.no_grad():
+        pooled = linear.rho(linear.phi(torch.cat([image.mean(1), text], -1)))
+        assert torch.allclose(linear(image, text), pooled, atol=1e-5)
+        relu = attention.DeepSetsFusion(10, 4, 8, 3)
+        assert not torch.allclose(relu(image, text), relu.rho(relu.phi(torch.cat([image.mean(1), text], -1))))

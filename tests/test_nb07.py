@@ -184,7 +184,7 @@ def test_tracker_errors_and_optional_backends(tmp_path, capsys):
 
 
 def test_training_memory_grows_with_batch():
-    model = cnn.LateFusionCNN()
+    model = cnn.EmbeddingConcatCNN()
     small = training_memory_mb(model, [torch.rand(8, 3, 32, 32), torch.rand(8, 1, 32, 32)])
     large = training_memory_mb(model, [torch.rand(64, 3, 32, 32), torch.rand(64, 1, 32, 32)])
     assert 0 < small < large
@@ -375,4 +375,4 @@ def test_intermediate_forward_check_unfinished():
 def test_model_zoo_uses_the_given_feature_map_class():
     zoo = cnn.model_zoo(intermediate_cls=ForwardInOtherForm)
     assert isinstance(zoo["feature-map add"](), ForwardInOtherForm)
-    assert type(zoo["embedding concat"]()) is cnn.LateFusionCNN
+    assert type(zoo["embedding concat"]()) is cnn.EmbeddingConcatCNN

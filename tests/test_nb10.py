@@ -474,7 +474,8 @@ def test_checks_reject_the_reference_itself():
     from course_utils.feedback import ReferenceUsed
     from course_utils.references import nb10 as references
     for check, answer in ((nb10.check_tensor_fusion, references.tensor_fusion),
-                          (nb10.check_low_rank_fusion, references.LowRankFusion), (nb10.check_film, references.FiLM)):
+                          (nb10.check_low_rank_fusion, references.LowRankFusion), (nb10.check_film, references.FiLM),
+                          (nb10.check_parameter_counts, references.parameter_counts)):
         with pytest.raises(ReferenceUsed):
             check(answer)
 
@@ -495,3 +496,103 @@ def test_full_rank_factors_reproduce_a_tensor_fusion_head():
         head = nn.Linear(20, 2, bias=False)
         head.weight.copy_(weight.reshape(2, 20))
         assert torch.allclose(head(tensor_fusion(e_v, e_t)), want, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- 10.parameter_counts
+parameter_counts = own("10.parameter_counts")
+
+
+def counts_expanded(img_dim, txt_dim, out_dim, rank):
+    # multiplied out, in another order, and with numpy integers
+    import numpy as np
+    d_v, d_t, d_o, r = (np.int64(x) for x in (img_dim, txt_dim, out_dim, rank))
+    return d_o * (d_v * d_t + d_v + d_t + 2), 2 * r * d_o + r * d_o * (d_v + d_t)
+
+
+def counts_floats(img_dim, txt_dim, out_dim, rank):
+    # floats that are whole numbers, as a list, through math.prod
+    import math
+    return [float(math.prod([img_dim + 1, txt_dim + 1, out_dim]) + out_dim),
+            rank * out_dim * (img_dim + txt_dim + 2.0)]
+
+
+def counts_tensors(img_dim, txt_dim, out_dim, rank):
+    # 0-d tensors: the TFN head's weight and bias as shapes, the LMF factors as shapes
+    weight = torch.tensor([(img_dim + 1) * (txt_dim + 1), out_dim]).prod() + out_dim
+    return weight, torch.tensor(rank * (img_dim + 1) * out_dim + rank * (txt_dim + 1) * out_dim)
+
+
+def _counts_mistake(tfn=None, lmf=None):
+    def counts(img_dim, txt_dim, out_dim, rank):
+        right_tfn, right_lmf = parameter_counts(img_dim, txt_dim, out_dim, rank)
+        return (tfn(img_dim, txt_dim, out_dim, rank) if tfn else right_tfn,
+                lmf(img_dim, txt_dim, out_dim, rank) if lmf else right_lmf)
+    return counts
+
+
+def counts_swapped(img_dim, txt_dim, out_dim, rank):
+    return parameter_counts(img_dim, txt_dim, out_dim, rank)[::-1]
+
+
+def counts_one_number(img_dim, txt_dim, out_dim, rank):
+    return sum(parameter_counts(img_dim, txt_dim, out_dim, rank))
+
+
+def counts_unfinished(img_dim, txt_dim, out_dim, rank):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("fn", [parameter_counts, counts_expanded, counts_floats, counts_tensors],
+                         ids=["reference-copy", "expanded-numpy", "floats-list", "tensors"])
+def test_parameter_counts_check_accepts(fn):
+    assert nb10.check_parameter_counts(fn)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_counts_mistake(tfn=lambda v, t, o, r: v * t * o + o), "the appended 1s are missing"),
+    (_counts_mistake(tfn=lambda v, t, o, r: (v + 1) * t * o + o), "only the image got its appended 1"),
+    (_counts_mistake(tfn=lambda v, t, o, r: (v + 1) * (t + 1) * o), "the head's bias is missing"),
+    (_counts_mistake(tfn=lambda v, t, o, r: (v + t + 2) * o + o), "concatenation"),
+    (_counts_mistake(tfn=lambda v, t, o, r: (v + 1) * (t + 1) * r + r), "TFN has no rank"),
+    (_counts_mistake(lmf=lambda v, t, o, r: (v + t + 2) * o), "multiply by rank"),
+    (_counts_mistake(lmf=lambda v, t, o, r: r * r * (v + t + 2) * o), "the rank appears twice"),
+    (_counts_mistake(lmf=lambda v, t, o, r: r * (v + t + 2) * o + o), "LowRankFusion has no bias"),
+    (_counts_mistake(lmf=lambda v, t, o, r: r * (v + t) * o), "one row more for the appended 1"),
+    (_counts_mistake(lmf=lambda v, t, o, r: r * (v + 1) * (t + 1) * o), "the factors' sizes add"),
+    (_counts_mistake(tfn=lambda v, t, o, r: (o + 1) * (t + 1) * v + v), "uses img_dim where out_dim belongs"),
+    (_counts_mistake(lmf=lambda v, t, o, r: r * (v + t + 2) * o / 3 * 3 + 0.5), "not a whole number"),
+    (_counts_mistake(lmf=lambda v, t, o, r: r * (v + t + 2) * o - 1), r"LMF: yours \d+, the model has"),
+    (counts_swapped, "the two counts are swapped"),
+    (counts_one_number, "should return two numbers"),
+], ids=["no-ones", "one-sided-one", "no-bias", "concat", "rank-in-tfn", "no-rank", "rank-twice", "lmf-bias",
+        "lmf-no-ones", "lmf-product", "swapped-dims", "fraction", "off-by-one-unknown", "swapped-order",
+        "one-number"])
+def test_parameter_counts_check_rejects(fn, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        nb10.check_parameter_counts(fn)
+    assert not isinstance(info.value, NotImplementedYet)
+    assert "10.parameter_counts" in str(info.value)
+
+
+def test_parameter_counts_check_unfinished():
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        nb10.check_parameter_counts(counts_unfinished)
+
+
+def test_parameter_counts_check_counts_the_models_not_a_formula():
+    """The visible check's target is sum(p.numel()) of the built models, for every shape it uses."""
+    from course_utils.models import multiplicative
+    for d_v, d_t, d_o, r in nb10.COUNT_SHAPES:
+        tfn = multiplicative.TensorFusionModel(d_v, d_t, d_o)
+        lmf = multiplicative.LowRankFusionModel(d_v, d_t, d_o, rank=r)
+        assert nb10.model_counts(d_v, d_t, d_o, r) == (count_parameters(tfn), count_parameters(lmf))
+        assert nb10.model_counts(d_v, d_t, d_o, r) == tuple(parameter_counts(d_v, d_t, d_o, r))
+
+
+def test_parameter_counts_visible_check_rejects_without_the_hidden_part(monkeypatch):
+    """A graded release leaves hidden/nb10.py out: a wrong count still fails, with the models' numbers."""
+    from course_utils.checks import common
+    monkeypatch.setattr(common, "hidden_module", lambda notebook: None)
+    with pytest.raises(CheckFailed, match=r"TFN: yours \d+, the model has \d+"):
+        nb10.check_parameter_counts(_counts_mistake(tfn=lambda v, t, o, r: (v + 1) * (t + 1) * o))
+    assert nb10.check_parameter_counts(parameter_counts)

@@ -1,8 +1,8 @@
 """Whole-notebook tests: notebooks/ is generated from solutions/, solutions carry no outputs.
 
 (Every solved notebook runs under nbval through the test command: `pytest ... solutions --nbval-lax`. That
-each student notebook, run as handed out, fails only in its exercise check cells is an integration test:
-`tests/integration/test_student_notebooks.py`.)
+each student notebook, run as handed out, fails only in its exercise check cells is an integration test on the
+whole-course grading run: `tests/integration/test_grading_course.py`.)
 """
 import nbformat
 

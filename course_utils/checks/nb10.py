@@ -1,10 +1,12 @@
-"""Checks for notebook 10 (multiplicative fusion): Tensor Fusion, Low-rank Multimodal Fusion and FiLM.
+"""Checks for notebook 10 (multiplicative fusion): Tensor Fusion, Low-rank Multimodal Fusion, FiLM, and the
+parameter counts of TFN and LMF as formulas.
 
 The visible checks test properties of the learner's own code (shapes, which terms the fused vector contains, that
 the fusion multiplies rather than adds, that it is bilinear, that FiLM is the identity under zero conditioning), so
 any correct form passes (broadcasting, ``einsum``, ``bmm``; the outer product in either order). The parts that
 compute the answer (the outer product itself, the bilinear form composed from the learner's factors, factors that
-reproduce a given Tensor Fusion head) are in ``hidden/nb10.py``.
+reproduce a given Tensor Fusion head, the typical wrong counts that spell out the right ones) are in
+``hidden/nb10.py``. The counts are judged against ``sum(p.numel())`` of the notebook's models on several shapes.
 """
 from __future__ import annotations
 
@@ -224,3 +226,63 @@ def check_film(check, FiLM):
                  "the gradient reaches x and the conditioning", "no gradient reaches cond: compute gamma and beta "
                  "from it with torch layers (no .detach())")
     hidden(check, "nb10", "film_affine_in_cond", film, _scale_shift, cond, gen)
+
+
+# ---------------------------------------------------------------------------------------------------
+# (img_dim, txt_dim, out_dim, rank): distinct sizes, so that a wrong count tells which size it misuses
+COUNT_SHAPES = ((4, 3, 2, 1), (5, 7, 3, 2), (16, 16, 2, 4), (1, 9, 5, 3), (8, 2, 1, 6))
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_counts(img_dim: int, txt_dim: int, out_dim: int, rank: int) -> tuple[int, int]:
+    """``(TFN, LMF)``: the parameters of the notebook's ``TensorFusionModel`` and ``LowRankFusionModel`` with
+    identity encoders, counted with ``sum(p.numel())`` (no formula). LMF is built on ``10.low_rank_fusion``'s
+    implementation (the reference, or the learner's class once its check passed)."""
+    from ..models import multiplicative
+    from ..references import implementation
+    tfn = multiplicative.TensorFusionModel(img_dim, txt_dim, out_dim, fuse_fn=lambda e_v, e_t: None)
+    lmf = multiplicative.LowRankFusionModel(img_dim, txt_dim, out_dim, rank=rank,
+                                            lmf_class=implementation("10.low_rank_fusion"))
+    return _count(tfn), _count(lmf)
+
+
+def _as_count(check, value, what: str) -> int:
+    __tracebackhide__ = True
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            check.fail(f"{what} should be one number, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__index__"):
+        check.fail(f"{what} should be a number (an int), got {type(value).__name__}")
+    if isinstance(value, float) and not value.is_integer():
+        check.fail(f"{what} is {value}, not a whole number: a parameter count is an integer (use // or int(), "
+                   "and no division that leaves a fraction)")
+    return int(value)
+
+
+@exercise("10.parameter_counts", "the parameter counts of Tensor Fusion and LMF as formulas of the sizes")
+def check_parameter_counts(check, parameter_counts):
+    for img_dim, txt_dim, out_dim, rank in COUNT_SHAPES:
+        sizes = f"img_dim={img_dim}, txt_dim={txt_dim}, out_dim={out_dim}, rank={rank}"
+        got = check.call(parameter_counts, img_dim, txt_dim, out_dim, rank, what=f"parameter_counts({sizes})")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            check.fail(f"parameter_counts({sizes}) should return two numbers, (tfn, lmf); got {got!r}")
+        tfn, lmf = (_as_count(check, value, f"the {name} count for {sizes}") for value, name in
+                    zip(got, ("TFN", "LMF")))
+        want_tfn, want_lmf = model_counts(img_dim, txt_dim, out_dim, rank)
+        if (tfn, lmf) != (want_tfn, want_lmf):
+            hidden(check, "nb10", "parameter_count_mistakes", (img_dim, txt_dim, out_dim, rank), (tfn, lmf),
+                   (want_tfn, want_lmf))
+            wrong = [f"{name}: yours {mine}, the model has {want}" for name, mine, want in
+                     (("TFN", tfn, want_tfn), ("LMF", lmf, want_lmf)) if mine != want]
+            check.fail(f"for {sizes}: {'; '.join(wrong)}. Count every parameter of each model: TFN's head is one "
+                       "nn.Linear on the flattened tensor (weights and bias); LMF has its two factors only")
+    check.ok(f"both counts equal sum(p.numel()) of the notebook's models on {len(COUNT_SHAPES)} shapes")
+    big = check.call(parameter_counts, 32, 32, 64, 8, what="parameter_counts(32, 32, 64, 8)")
+    tfn, lmf = (_as_count(check, value, f"the {name} count for 32, 32, 64, 8") for value, name in
+                zip(big, ("TFN", "LMF")))
+    check.expect(lmf < tfn, "LMF at rank 8 is smaller than TFN for 32-dimensional embeddings",
+                 "for 32-dimensional embeddings LMF at rank 8 should be smaller than TFN")

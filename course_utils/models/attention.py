@@ -136,7 +136,7 @@ class TokenConcatMLP(nn.Module):
 
 
 class TokenDecisionLateFusion(nn.Module):
-    """Decision-level late fusion: one MLP per modality, their logits averaged.
+    """Late fusion, joint: one MLP per modality, their logits averaged, trained together.
     ``forward(image (B, K, d_img), text (B, ...)) -> (B, num_classes)``."""
 
     def __init__(self, img_numel: int, txt_numel: int, hidden: int = 64, num_classes: int = 4):
@@ -169,12 +169,15 @@ class DeepSetsFusion(nn.Module):
     $\text{logits} = \rho\big(\tfrac1K \sum_i h_i\big)$. Like cross-attention it applies one shared
     computation to every token and is indifferent to their order; unlike it, it has no query-key product and
     no softmax: the comparison of token and text must be learned by $\phi$'s ReLUs.
+    ``linear_phi=True`` drops $\phi$'s ReLUs (the same layers, so the same size): a linear $\phi$ commutes with
+    the mean, $\tfrac1K \sum_i \phi([x_i; t]) = \phi([\bar x; t])$, so the tokens are in effect pooled first.
     ``forward(image (B, K, d_img), text (B, d_txt)) -> (B, num_classes)``.
     """
 
-    def __init__(self, img_dim: int, txt_dim: int, hidden: int = 48, num_classes: int = 4):
+    def __init__(self, img_dim: int, txt_dim: int, hidden: int = 48, num_classes: int = 4, linear_phi: bool = False):
         super().__init__()
-        self.phi = nn.Sequential(nn.Linear(img_dim + txt_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        layers = [nn.Linear(img_dim + txt_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()]
+        self.phi = nn.Sequential(*(layer for layer in layers if not (linear_phi and isinstance(layer, nn.ReLU))))
         self.rho = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Small CNNs for the RGB + LiDAR task (notebook 07): encoders, unimodal baselines, and intermediate fusion
 at two depths: embeddings concatenated after a full encoder per sensor, or feature maps merged by
-concatenation, addition or Hadamard product. (Decision-level late fusion, in the course's taxonomy,
-combines the unimodal models' logits; notebook 07 computes it from the two unimodal baselines.)
+concatenation, addition or Hadamard product. (Late fusion, in the course's taxonomy, combines the unimodal
+models' logits; notebook 07 computes its ensemble kind from the two separately trained unimodal baselines.)
 
 Every classifier is called as ``model(rgb, lidar) -> logits`` with ``rgb (B, 3, H, W)`` and
 ``lidar (B, 1, D, D)``, so ``course_utils.training.fit`` trains them all the same way. With
@@ -112,12 +112,14 @@ class UnimodalCNN(nn.Module):
         return self.head(self.encoder(x))
 
 
-class LateFusionCNN(nn.Module):
+class EmbeddingConcatCNN(nn.Module):
     """Embedding concatenation (intermediate fusion): one full encoder per sensor, the two embeddings
     concatenated, an MLP head. ``forward(rgb, lidar) -> (B, num_classes)``.
 
     The reference notebooks and MultiBench call this "late fusion"; in this course late fusion means
-    decision level (combining the unimodal models' outputs), and this is intermediate fusion of embeddings.
+    decision level (combining the unimodal models' outputs: "late fusion, joint" when the heads are trained
+    together through the combined output, "late fusion, ensemble" when separately trained models are combined),
+    and this is intermediate fusion of embeddings. Formerly ``LateFusionCNN``, which still imports (an alias).
     """
 
     def __init__(self, widths=(8, 16, 16), embed_dim: int = 16, hidden: int = 32, num_classes: int = 2,
@@ -131,6 +133,10 @@ class LateFusionCNN(nn.Module):
     def forward(self, rgb: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
         rgb, lidar = prepare_rgb(rgb, self.channels_last), prepare_lidar(lidar, self.channels_last)
         return self.head(torch.cat([self.rgb_encoder(rgb), self.lidar_encoder(lidar)], dim=1))
+
+
+#: the name this class had before the course named it for what it is (handed-out notebooks may import it)
+LateFusionCNN = EmbeddingConcatCNN
 
 
 def same_grid(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,7 +200,7 @@ def model_zoo(fuse_fn=None, channels_last: bool = False, intermediate_cls=None) 
     return {
         "rgb only": lambda: UnimodalCNN(0, 3, channels_last=channels_last),
         "lidar only": lambda: UnimodalCNN(1, 1, channels_last=channels_last),
-        "embedding concat": lambda: LateFusionCNN(channels_last=channels_last),
+        "embedding concat": lambda: EmbeddingConcatCNN(channels_last=channels_last),
         "feature-map concat": lambda: feature_maps("concat"),
         "feature-map add": lambda: feature_maps("add"),
         "feature-map hadamard": lambda: feature_maps("hadamard"),

@@ -5,7 +5,8 @@ Where the two modalities meet decides what a model can represent:
 - :class:`EarlyFusionModel` (notebook 02): concatenate the raw features, then an MLP,
   $\hat y = f([x_v; x_t])$.
 - :class:`DecisionLateFusion` (notebook 03): each modality has its own classifier, and only their
-  logits are combined, $\hat y = \tfrac12\,(g_v(x_v) + g_t(x_t))$: *decision-level* late fusion.
+  logits are combined, $\hat y = \tfrac12\,(g_v(x_v) + g_t(x_t))$: *decision-level* late fusion, of the
+  joint kind (the two classifiers are trained together, through the loss of the averaged logits).
   The fused logits are a sum of a function of the image and a function of the text (an additive
   model), which cannot represent XOR.
 - :func:`product_of_experts` (notebook 03, extension): multiply the experts' class distributions and

@@ -32,6 +32,7 @@ INDEX = {
     '09.learnable_temperature': ('nb09', 'LearnedTemperature'),
     '10.tensor_fusion': ('nb10', 'tensor_fusion'),
     '10.low_rank_fusion': ('nb10', 'LowRankFusion'),
+    '10.parameter_counts': ('nb10', 'parameter_counts'),
     '10.film': ('nb10', 'FiLM'),
     '11.unimodal_heads': ('nb11', 'UnimodalHeadsFusion'),
     '11.auxiliary_loss': ('nb11', 'auxiliary_loss'),

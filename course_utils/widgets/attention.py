@@ -16,7 +16,7 @@ from ..plots import STRATEGY_COLORS
 from . import enable_front_end, widgets_available
 
 QUERY_COLOR = STRATEGY_COLORS["cross-attention"]
-OUTPUT_COLOR = STRATEGY_COLORS["late fusion (decision)"]
+OUTPUT_COLOR = STRATEGY_COLORS["late fusion (joint)"]
 
 
 def _weights(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:

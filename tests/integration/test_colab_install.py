@@ -12,22 +12,17 @@ import re
 import shlex
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
+import venvs
 from course_utils.instructor import build, release
+from venvs import pip
 
 ROOT = Path(__file__).resolve().parents[2]
-COLAB_SEED = ["torch==2.13.0", "ipywidgets==7.7.1", "ipykernel==6.17.1", "ipython==7.34.0",
+COLAB_SEED = [venvs.TORCH, "ipywidgets==7.7.1", "ipykernel==6.17.1", "ipython==7.34.0",
               "numpy", "matplotlib", "tqdm"]
-
-
-def pip(python: Path, *args: str, timeout: int = 1800) -> str:
-    proc = subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"pip {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
 
 
 def freeze(python: Path) -> dict:
@@ -36,11 +31,11 @@ def freeze(python: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def colab(tmp_path_factory):
+def colab(tmp_path_factory, pytestconfig):
     tmp = tmp_path_factory.mktemp("colab")
     wheel = release.release(tmp / "out").wheel
-    venv.EnvBuilder(with_pip=True).create(tmp / "venv")
-    python = tmp / "venv" / "bin" / "python"
+    python = venvs.fresh_venv(tmp / "venv")
+    venvs.add_torch(pytestconfig, python)     # the run's pip install of torch, linked in (tests/integration/venvs.py)
     pip(python, "install", "--quiet", *COLAB_SEED)
     before = freeze(python)
     # the setup cell of a student notebook, with the published address replaced by the local wheel

@@ -1,7 +1,8 @@
 """Tier 2: the whole course site, built once per run from the repository (``python -m course_utils site``).
 
-One session fixture builds the self-study site from a fresh clone (every solved notebook executed once, into a
-temporary cache; ``COURSE_SITE_CACHE`` names a cache to reuse) and, from the same executions, a graded site.
+One session fixture builds the self-study site from a fresh clone (every solved notebook executed once: by nbval
+when the run includes ``solutions/``, kept in the run's cache by ``tests/solved_executions.py``, else by the site;
+``COURSE_SITE_CACHE`` names a cache to reuse) and, from the same executions, a graded site.
 Checked here: every page exists, every internal link and image resolves (images are real PNG/SVG), notebook 06's page shows its gate
 figures, launch links, the no-solution scan on both sites, and in headless Chromium (Debian's, as the JupyterLab
 browser test uses): no console errors, no request outside ``file://``, math rendered, search finds notebook 04.
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+import solved_executions
 from course_utils.instructor import build
 from course_utils.instructor.site import build_site, scan
 
@@ -57,19 +59,22 @@ def _fresh_clone(base: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sites(tmp_path_factory):
-    """(self-study site, graded site) folders, built from the repository with one execution of each notebook."""
+def sites(request, tmp_path_factory):
+    """(self-study site, graded site) folders, built from the repository with one execution of each notebook:
+    nbval's, when this run has nbval execute ``solutions/`` (tests/solved_executions.py), else the site's own."""
     base = tmp_path_factory.mktemp("site")
-    cache = Path(os.environ.get("COURSE_SITE_CACHE") or base / "cache")
+    cache = Path(os.environ.get("COURSE_SITE_CACHE") or solved_executions.shared_cache(request.config))
+    recorded = solved_executions.wait_for(cache, solved_executions.recorded_notebooks(request.session))
     root = _fresh_clone(base)
     study = build_site(base / "self-study", root, cache=cache)
+    assert not set(study.executed) & set(recorded), "the site executed again what nbval had executed"
     graded_cache = base / "cache-graded"
     shutil.copytree(cache / "executed", graded_cache / "executed")   # the same executions, its own sources
     graded = build_site(base / "graded", root, cache=graded_cache, graded=True)
     assert graded.executed == [], "the graded site must reuse the self-study site's executions"
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "site-build.json").write_text(json.dumps({"self-study": study.seconds, "graded": graded.seconds,
-                                                           "executed": study.executed,
+                                                           "executed": study.executed, "from_nbval": recorded,
                                                            "built_from": str(root)}, indent=2))
     return study.out, graded.out
 

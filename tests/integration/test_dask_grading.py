@@ -163,33 +163,53 @@ def _alive(pid: int) -> bool:
 
 
 class Killer(threading.Thread):
-    """Kill (SIGKILL) the worker process that runs ``learner``'s submission, up to ``times`` times."""
+    """Kill (SIGKILL) the worker process that runs ``learner``'s submission, up to ``times`` times.
+
+    ``events`` says what it saw, for the failure messages; a call that fails because the cluster is changing
+    under it (a worker just died or joined) is logged and tried again, never ends the thread."""
 
     def __init__(self, client, learner: str, times: int):
         super().__init__(daemon=True)
         self.client, self.learner, self.times = client, learner, times
         self.killed: list = []          # (worker pid, pids of its children when killed)
+        self.events: list[str] = []
         self.done = threading.Event()
+
+    def log(self, event: str) -> None:
+        self.events.append(f"{time.monotonic():.1f} {event}")
 
     def run(self):
         while not self.done.is_set() and len(self.killed) < self.times:
-            address = _processing(self.client, self.learner)
-            if address is None:
-                time.sleep(0.2)
-                continue
-            pid = self.client.run(os.getpid, workers=[address])[address]
-            deadline = time.monotonic() + 120   # until its kernel runs, so the kill lands mid-run
-            while len(_grading_processes(pid, SLEEP_CELL)) < 2 and time.monotonic() < deadline:
+            try:
+                self.kill_once()
+            except Exception as error:       # noqa: BLE001  (a worker that died or joined meanwhile)
+                self.log(f"retrying after {type(error).__name__}: {error}")
                 time.sleep(0.5)
-            time.sleep(2)
-            if _processing(self.client, self.learner) != address:
-                continue
-            children = _grading_processes(pid, SLEEP_CELL)
-            os.kill(pid, signal.SIGKILL)
-            self.killed.append((pid, children))
-            deadline = time.monotonic() + 60  # until the scheduler has taken the submission off the dead worker
-            while _processing(self.client, self.learner) == address and time.monotonic() < deadline:
-                time.sleep(0.2)
+
+    def kill_once(self) -> None:
+        address = _processing(self.client, self.learner)
+        if address is None:
+            time.sleep(0.2)
+            return
+        pid = self.client.run(os.getpid, workers=[address])[address]
+        self.log(f"{self.learner} runs on {address} (pid {pid})")
+        deadline = time.monotonic() + 120   # until its kernel runs, so the kill lands mid-run
+        while len(_grading_processes(pid, SLEEP_CELL)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)
+        if _processing(self.client, self.learner) != address:
+            self.log(f"{self.learner} left {address} before the kill")
+            return
+        children = _grading_processes(pid, SLEEP_CELL)
+        os.kill(pid, signal.SIGKILL)
+        self.killed.append((pid, children))
+        self.log(f"killed {pid} with children {children}")
+        deadline = time.monotonic() + 60  # until the scheduler has taken the submission off the dead worker
+        while _processing(self.client, self.learner) == address and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def report(self) -> str:
+        return "killer's log:\n  " + "\n  ".join(self.events)
 
 
 def test_cluster_rows_match_the_local_pool(cluster, tmp_path):
@@ -232,7 +252,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(cluster, tmp_path):
     finally:
         killer.done.set()
         killer.join(timeout=120)
-    assert len(killer.killed) == 1, "the slow submission was never seen running on a worker"
+    assert len(killer.killed) == 1, f"the slow submission was never seen running on a worker; {killer.report()}"
     learners = [r["learner"] for r in _sheet(tmp_path / "out" / "grades.csv")]
     assert sorted(learners) == sorted(["solved", "unsolved", "partly", "kernel_killed", "invalid_json",
                                        "wrong_notebook", "slow"])             # each exactly once
@@ -241,7 +261,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(cluster, tmp_path):
     assert got["slow"] == ("5", "ok") and got["solved"] == ("5", "ok") and got["kernel_killed"][1] == "kernel died"
     # the grading process (pytest) the dead worker had started died with it, and so did its kernel
     _, children = killer.killed[0]
-    assert len(children) == 2, "the worker was killed before its grading process had started a kernel"
+    assert len(children) == 2, f"the worker was killed before its grading process had started a kernel; {killer.report()}"
     time.sleep(2)
     assert not [pid for pid in children if _alive(pid)], "a grading process or kernel outlived its killed worker"
 
@@ -266,8 +286,9 @@ def test_a_submission_that_kills_its_worker_is_marked_not_retried_forever(cluste
         killer.done.set()
         killer.join(timeout=120)
     got = {r["learner"]: (r["total"], r["status"]) for r in rows}
-    assert got == {"solved": ("5", "ok"), "unsolved": ("0", "ok"), "doomed": ("0", runner.WORKER_LOST)}, rows
-    assert len(killer.killed) == allowed + 1
+    assert got == {"solved": ("5", "ok"), "unsolved": ("0", "ok"), "doomed": ("0", runner.WORKER_LOST)}, \
+        f"{rows}\n{killer.report()}"
+    assert len(killer.killed) == allowed + 1, killer.report()
     doomed = next(r for r in rows if r["learner"] == "doomed")
     assert "allowed-failures = 1" in doomed["detail"]
     assert "worker lost" in (tmp_path / "out" / "feedback" / "doomed" / "90_tiny.md").read_text()

@@ -1,7 +1,8 @@
 """A graded release of the whole course (every reference withheld), installed where learners install it.
 
 The learner wheel goes into a fresh virtual environment with only its runtime dependencies (torch 2.13 CPU from
-this machine's disk, then the wheel, which brings numpy, matplotlib, ipywidgets and tqdm); ipykernel is added
+this machine's disk, installed by pip once per run and linked in, ``venvs.add_torch``; then the wheel, which brings
+numpy, matplotlib, ipywidgets and tqdm); ipykernel is added
 afterwards, only so that notebooks can run there. Then:
 
 (a) every student notebook of the bundle runs top to bottom in that environment with only its check cells failing;
@@ -16,14 +17,15 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import venvs
 from course_utils.instructor import release
+from venvs import pip
 
 ROOT = Path(__file__).resolve().parents[2]
 WITHHOLD_FROM = 0          # the whole course for credit: no reference of any exercise is installed
@@ -34,27 +36,19 @@ WITH_EXERCISES = [int(p.name[:2]) for p in SOLVED
                   if any("check" in c.metadata.get("course", {}) for c in nbformat.read(p, as_version=4).cells)]
 
 
-def pip(python: Path, *args: str) -> str:
-    proc = subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, f"pip {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
 def size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(tmp_path_factory, pytestconfig):
     tmp = tmp_path_factory.mktemp("graded")
     bundle = release.release(tmp / "out", graded=True, withhold_from=WITHHOLD_FROM)
-    venv.EnvBuilder(with_pip=True).create(tmp / "venv")
-    python = tmp / "venv" / "bin" / "python"
+    python = venvs.fresh_venv(tmp / "venv")
     empty = {ln.split("==")[0] for ln in pip(python, "freeze", "--all").splitlines()}
-    pip(python, "install", "--quiet", "torch==2.13.0")   # the CPU build on disk; a bare `torch` would fetch CUDA
+    venvs.add_torch(pytestconfig, python)      # torch 2.13 CPU as pip installs it (once per run, tests/integration/venvs.py)
     pip(python, "install", "--quiet", str(bundle.wheel))
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = venvs.purelib(python)
     runtime = sorted(ln.split(" @ ")[0] for ln in pip(python, "freeze", "--all").splitlines()
                      if ln.split("==")[0] not in empty)
     print(f"\nruntime packages ({len(runtime)}): {', '.join(runtime)}\n"

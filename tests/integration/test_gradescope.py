@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.instructor.grading import gradescope
-from test_grading import SOLVED, _solve, tiny_course
+from test_grading import LIMITS, SOLVED, _solve, tiny_course
 from test_grading_exports import validate_results
 
 SUBMISSIONS = {
@@ -33,8 +33,10 @@ SUBMISSIONS = {
 def autograder_zip(tmp_path_factory):
     folder = tmp_path_factory.mktemp("course")
     course = tiny_course(folder / "ref")
-    path = gradescope.build_zip(folder / "autograder.zip", "90_tiny", folder / "ref", cell_timeout=40,
-                                wall_timeout=180, memory_limit="2G")
+    # the failure-mode batch's per-cell limit (tests/test_grading.py): long enough for a check cell's first
+    # imports on a loaded machine; the timed-out submission's busy loop runs this long
+    path = gradescope.build_zip(folder / "autograder.zip", "90_tiny", folder / "ref",
+                                cell_timeout=LIMITS["cell_timeout"], wall_timeout=180, memory_limit="2G")
     return path, course
 
 

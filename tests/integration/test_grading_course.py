@@ -1,11 +1,15 @@
-"""Grade every real course notebook: solutions get full points, untouched student notebooks get zero.
+"""Grade every real course notebook once: solutions get full points, untouched student notebooks get zero, and
+each untouched notebook fails only at its checks, each saying "not implemented yet"; and two notebook 07s graded
+at once give what the solved 07 gave in that batch.
 
-An integration test (it executes every notebook twice, ``./course.sh test-integration``); the failure modes
-of grading are unit-tested on a tiny course in ``tests/test_grading.py``.
+An integration test (it executes every notebook twice, solved and as handed out, ``./course.sh test-integration``);
+the student notebooks' run is this one (the grader runs them as handed out and records which cells raised), not a
+second execution. The failure modes of grading are unit-tested on a tiny course in ``tests/test_grading.py``.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -32,11 +36,16 @@ def _write(folder: Path, learner: str, name: str, content) -> None:
 
 
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
+LIMITS = dict(cell_timeout=300, wall_timeout=900)
+TRACKED = "07_rgb_lidar_fusion.ipynb"     # keeps its tracker runs in a file (the isolation test below)
 
 
-@pytest.mark.skipif(not STUDENT, reason="no course notebooks yet")
-def test_solutions_get_full_points_and_untouched_notebooks_zero(tmp_path):
-    subs = tmp_path / "subs"
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """Every solved and every untouched notebook (and one patched) graded in one batch: (rows by (learner,
+    notebook), the batch's output folder)."""
+    tmp = tmp_path_factory.mktemp("course")
+    subs = tmp / "subs"
     for path in STUDENT:
         _write(subs, "solved", path.name, (ROOT / "solutions" / path.name).read_bytes())
         _write(subs, "untouched", path.name, path.read_bytes())
@@ -49,11 +58,63 @@ def test_solutions_get_full_points_and_untouched_notebooks_zero(tmp_path):
                   f"        setattr({module}, _name, lambda *a, **k: True)", "learner-patch")
     first.cells.insert(2, patch)
     _write(subs, "patched", STUDENT[0].name, first)
-    rows = batch.grade_batch(subs, tmp_path / "out", workers=2,
-                             limits=runner.Limits(cell_timeout=300, wall_timeout=900), log=lambda *a: None)
+    rows = batch.grade_batch(subs, tmp / "out", workers=2, limits=runner.Limits(**LIMITS), log=lambda *a: None)
     assert len(rows) == 2 * len(STUDENT) + 1
-    for row in rows:
+    return {(row["learner"], row["notebook"]): row for row in rows}, tmp / "out"
+
+
+def feedback_messages(path: Path) -> dict:
+    """Exercise id -> the message under its heading in a feedback file (``## <id>: <points> ...`` then a text block)."""
+    return dict(re.findall(r"^## (\S+): [^\n]*\n\n```text\n(.*?)\n```", path.read_text(), flags=re.M | re.S))
+
+
+@pytest.mark.skipif(not STUDENT, reason="no course notebooks yet")
+def test_solutions_get_full_points_and_untouched_notebooks_zero(graded_course):
+    rows, out = graded_course
+    for row in rows.values():
         assert row["status"] == "ok", row
         expected = row["max_points"] if row["learner"] == "solved" else "0"
         assert row["total"] == expected, f"{row['learner']} {row['notebook']}: {row['total']} / " \
-                                         f"{row['max_points']}; see {tmp_path / 'out' / 'feedback'}"
+                                         f"{row['max_points']}; see {out / 'feedback'}"
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=[p.stem for p in STUDENT])
+def test_untouched_notebook_fails_only_at_its_checks(graded_course, path: Path):
+    rows, out = graded_course
+    row = rows[("untouched", path.name)]
+    assert row["detail"] == "", f"cells other than checks raised: {row['detail']}"
+    checks = [c.metadata["course"]["check"] for c in nbformat.read(path, as_version=4).cells
+              if "check" in c.metadata.get("course", {})]
+    assert [c for c in checks if row[c] != "0"] == [], "checks that did not fail on the unsolved notebook"
+    messages = feedback_messages(batch.feedback_path(out, "untouched", row["submission"]))
+    assert sorted(messages) == sorted(checks), f"feedback without a message per check: {sorted(messages)}"
+    for check, message in messages.items():
+        assert "not implemented yet" in message and check in message, (
+            f"check {check} should say 'Exercise {check} ... not implemented yet', said: {message[:300]}")
+
+
+def _feedback(out: Path, learner: str, notebook: str) -> str:
+    """The feedback file with the learner's name taken out (the ``Learner:`` line and the submission's path)."""
+    text = (out / "feedback" / learner / notebook.replace(".ipynb", ".md")).read_text()
+    return re.sub(rf"(Learner: |`){re.escape(learner)}\b", r"\1LEARNER", text)
+
+
+@pytest.mark.skipif(not (ROOT / "solutions" / TRACKED).exists(), reason="no notebook 07")
+def test_two_notebook_07_at_once_grade_as_each_alone(graded_course, tmp_path):
+    """Notebook 07 keeps its tracker runs in a file and starts it ``fresh``: before each submission had its own
+    temporary folder (and the tracker a per-process default), two copies graded at once deleted and appended to
+    the same file. Two copies graded at once (two workers, nothing else in the batch) give the row and feedback
+    of the whole-course batch's solved 07, which was graded there beside notebooks other than 07."""
+    rows, out = graded_course
+    alone = rows[("solved", TRACKED)]
+    for learner in ("ann", "bob"):
+        _write(tmp_path / "subs", learner, TRACKED, (ROOT / "solutions" / TRACKED).read_bytes())
+    both = batch.grade_batch(tmp_path / "subs", tmp_path / "out", workers=2, limits=runner.Limits(**LIMITS),
+                             log=lambda *a: None)
+    columns = [c for c in alone if c not in ("learner", "submission", "sha256", "detail")]
+    assert alone["status"] == "ok" and alone["total"] == alone["max_points"], alone
+    reference = _feedback(out, "solved", TRACKED)
+    assert len(both) == 2
+    for row in both:
+        assert {c: row[c] for c in columns} == {c: alone[c] for c in columns}, (row["learner"], row["detail"])
+        assert _feedback(tmp_path / "out", row["learner"], TRACKED) == reference

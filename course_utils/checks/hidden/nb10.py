@@ -1,10 +1,12 @@
 """Hidden checks of notebook 10: the outer product computed again, the bilinear form composed from the learner's
-LMF factors, LMF factors built from a Tensor Fusion head (per-slice SVD), and FiLM's scale and shift as linear maps of
-the conditioning.
+LMF factors, LMF factors built from a Tensor Fusion head (per-slice SVD), FiLM's scale and shift as linear maps of
+the conditioning, and the typical wrong parameter counts of TFN and LMF (which spell out the right ones).
 
 Left out of a graded release that withholds notebook 10; grading runs them from the instructor's package.
 """
 from __future__ import annotations
+
+import itertools
 
 import torch
 
@@ -105,3 +107,57 @@ def film_affine_in_cond(check, film, scale_shift, cond, gen):
                      "gamma and beta are a linear map of the conditioning",
                      "gamma and beta should come from the conditioning through a linear map, [gamma; beta] = W cond + b "
                      "(one nn.Linear(cond_dim, 2 * feat_dim), or two); yours are not affine in cond")
+
+
+def _count_mistakes(d_v: int, d_t: int, d_o: int, r: int) -> list[tuple[str, int, str]]:
+    """``(model, count, advice)`` for the typical wrong counts of TFN and LMF at these sizes."""
+    tfn, lmf = _correct(d_v, d_t, d_o, r)
+    return [
+        ("TFN", d_v * d_t * d_o + d_o, "the appended 1s are missing: the tensor is [e_v; 1] x [e_t; 1], "
+                                       "(img_dim + 1) * (txt_dim + 1) entries"),
+        ("TFN", (d_v + 1) * d_t * d_o + d_o, "only the image got its appended 1; the text has one too"),
+        ("TFN", d_v * (d_t + 1) * d_o + d_o, "only the text got its appended 1; the image has one too"),
+        ("TFN", (d_v + 1) * (d_t + 1) * d_o, "the head's bias is missing: nn.Linear has one bias per output"),
+        ("TFN", d_v * d_t * d_o, "the appended 1s and the head's bias are missing"),
+        ("TFN", (d_v + 1) * (d_t + 1) * (d_o + 1), "the bias is one per output, out_dim values, not one per input"),
+        ("TFN", (d_v + d_t + 2) * d_o + d_o, "that is the head of a concatenation [z_v; z_t]; TFN's head reads "
+                                             "the outer product, whose size is a product of the two sizes"),
+        ("TFN", (d_v + 1) * (d_t + 1) * r + r, "TFN has no rank: its head maps the tensor to out_dim outputs"),
+        ("TFN", (d_v + 1) * (d_t + 1) + d_o, "the head has one weight per entry of the tensor and per output"),
+        ("LMF", r * (d_v + d_t) * d_o, "each factor has one row more for the appended 1 (img_dim + 1 and "
+                                       "txt_dim + 1 rows)"),
+        ("LMF", (d_v + 1 + d_t + 1) * d_o, "there is one pair of factors per rank term: multiply by rank"),
+        ("LMF", r * r * (d_v + 1 + d_t + 1) * d_o, "the rank appears twice: each factor has shape "
+                                                   "(rank, dim + 1, out_dim), so rank once per factor"),
+        ("LMF", lmf + d_o, "LowRankFusion has no bias: the appended 1s already give one"),
+        ("LMF", r * (d_v + 1) * (d_t + 1) * d_o, "the factors' sizes add, one factor per modality: LMF never "
+                                                 "builds the (img_dim + 1) x (txt_dim + 1) tensor"),
+        ("LMF", r * (d_v + 1 + d_t + 1), "each factor has out_dim columns: (rank, dim + 1, out_dim)"),
+        ("LMF", tfn, "that is Tensor Fusion's count"),
+    ]
+
+
+def parameter_count_mistakes(check, sizes, got, want):
+    """Fail with the typical mistake that gives ``got`` at ``sizes``, where one does; else return."""
+    __tracebackhide__ = True
+    if tuple(got) == tuple(want)[::-1]:
+        check.fail("the two counts are swapped: return (tfn, lmf), Tensor Fusion's count first")
+    text = "img_dim={}, txt_dim={}, out_dim={}, rank={}".format(*sizes)
+    for index, model in enumerate(("TFN", "LMF")):
+        if got[index] == want[index]:
+            continue
+        for name, count, advice in _count_mistakes(*sizes):
+            if name == model and count == got[index] and count != want[index]:
+                check.fail(f"{model}'s count for {text} is {got[index]}, the model has {want[index]}: {advice}")
+        names = ("img_dim", "txt_dim", "out_dim", "rank")
+        for a, b in itertools.combinations(range(4), 2):
+            swapped = list(sizes)
+            swapped[a], swapped[b] = swapped[b], swapped[a]
+            count = _correct(*swapped)[index]
+            if count == got[index] != want[index]:
+                check.fail(f"{model}'s count for {text} is {got[index]}, the model has {want[index]}: your formula "
+                           f"uses {names[a]} where {names[b]} belongs (and the other way round)")
+
+
+def _correct(d_v: int, d_t: int, d_o: int, r: int) -> tuple[int, int]:
+    return (d_v + 1) * (d_t + 1) * d_o + d_o, r * (d_v + 1 + d_t + 1) * d_o
