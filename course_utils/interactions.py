@@ -14,8 +14,11 @@ The BROJA decomposition: with Delta_P the distributions q that keep the pairwise
 ``broja`` solves this convex problem with a barrier method (``minimum_synergy_table``): moves stay inside Delta_P
 (directions that keep both pairwise marginals), and f(q) - mu sum log q is minimised by damped Newton steps for
 mu = 1e-2, 1e-3, ... On the central path the gap to the optimum is at most m mu (m cells), so it stops once
-m mu / ln 2 < ``tol`` bits. The tests check it against cvxpy with Clarabel (an exponential-cone solver). This module
-is the groundwork of the interactions notebook (issue 34), which does not exist yet; no notebook imports it so far.
+m mu / ln 2 < ``tol`` bits. The tests check it against cvxpy with Clarabel (an exponential-cone solver).
+
+Notebook 12 (interactions) has learners write the mutual information and a BROJA solver of their own on
+``feasible_set`` (the start, the moves that keep the marginals, the cell map); it then measures the course's data
+sets with ``broja`` and ``discretised_table`` from here.
 """
 from __future__ import annotations
 
@@ -93,6 +96,41 @@ def _feasible_directions(support: torch.Tensor, n1: int, n2: int, ny: int) -> to
     _, sv, vh = torch.linalg.svd(rows, full_matrices=True)
     rank = int((sv > 1e-10 * sv.max()).sum())
     return vh[rank:].T
+
+
+@dataclass(frozen=True)
+class FeasibleSet:
+    """Delta_P of a table ``p`` ``(n1, n2, ny)`` in coordinates: every q in Delta_P is ``table(start + moves @ t)``.
+
+    start: ``(m,)`` the m entries of q0 = p(x1|y) p(x2|y) p(y) that may be non-zero (the support), all positive.
+    moves: ``(m, k)`` an orthonormal basis of the moves of those entries that keep p(x1, y) and p(x2, y).
+    cells: ``(c, m)`` 0/1: row j sums the entries of the j-th (x1, x2) cell, so ``cells @ x`` is q(x1, x2).
+    support: ``(n1, n2, ny)`` bool, where the m entries sit."""
+    start: torch.Tensor
+    moves: torch.Tensor
+    cells: torch.Tensor
+    support: torch.Tensor
+
+    def table(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(n1, n2, ny)`` table with entries ``x`` ``(m,)`` on the support, zero elsewhere."""
+        q = torch.zeros(self.support.shape, dtype=torch.float64)
+        q[self.support] = torch.as_tensor(x, dtype=torch.float64).detach()
+        return q
+
+
+def feasible_set(p) -> FeasibleSet:
+    """The coordinates of Delta_P (see :class:`FeasibleSet`) for a joint table ``p`` ``(n1, n2, ny)``."""
+    p = _as_table(p, 3)
+    n1, n2, ny = p.shape
+    p1y, p2y, py = p.sum(1), p.sum(0), p.sum((0, 1))
+    q0 = torch.where(py > 0, p1y[:, None, :] * p2y[None, :, :] / py.clamp_min(1e-300), 0.0)
+    support = q0 > 0
+    idx = support.nonzero()
+    cell = idx[:, 0] * n2 + idx[:, 1]
+    used, inverse = torch.unique(cell, return_inverse=True)
+    cells = torch.zeros(len(used), len(idx), dtype=torch.float64)
+    cells[inverse, torch.arange(len(idx))] = 1.0
+    return FeasibleSet(q0[support], _feasible_directions(support, n1, n2, ny), cells, support)
 
 
 def minimum_synergy_table(p, tol: float = 1e-10) -> tuple[torch.Tensor, int]:

@@ -242,6 +242,17 @@ def test_a_notebook_with_reflection_questions_only_is_a_course_notebook(tmp_path
     assert matched.reference is refs["99_capstone.ipynb"] and not matched.problem
 
 
+def test_a_submission_of_the_capstone_under_its_old_name_still_matches():
+    """The capstone was renamed 12_capstone -> 13_capstone (12 is now the interactions notebook); its cell and
+    question ids did not change, so a learner's copy saved under the old name is matched to 13 by its ids."""
+    refs = nbs.load_references(ROOT / "solutions")
+    assert "12_capstone.ipynb" not in refs and "13_capstone.ipynb" in refs
+    old = nbformat.read(ROOT / "notebooks" / "13_capstone.ipynb", as_version=4)
+    matched = nbs.match(old, "12_capstone.ipynb", refs)
+    assert matched.reference is refs["13_capstone.ipynb"] and not matched.problem
+    assert {"08.q5", "12.q1"} <= set(matched.reference.questions)
+
+
 def test_match_by_name_then_by_ids(course):
     data, refs = course
     assert nbs.match(data["tiny"], "90_tiny.ipynb", refs).reference.name == "90_tiny.ipynb"

@@ -19,7 +19,7 @@ def test_notebooks_are_generated_from_solutions():
 
 
 # The capstone compares what the other notebooks taught; it has reflection questions but no exercise.
-WITHOUT_EXERCISES = {"12_capstone.ipynb"}
+WITHOUT_EXERCISES = {"13_capstone.ipynb"}
 
 
 def test_every_solution_has_a_student_notebook_and_checks():
@@ -36,7 +36,7 @@ def test_every_solution_has_a_student_notebook_and_checks():
 
 
 def test_the_capstone_is_the_last_notebook():
-    assert SOLUTIONS[-1].name == "12_capstone.ipynb"
+    assert SOLUTIONS[-1].name == "13_capstone.ipynb"
 
 
 def test_solutions_carry_no_outputs():

@@ -37,6 +37,8 @@ INDEX = {
     '11.unimodal_heads': ('nb11', 'UnimodalHeadsFusion'),
     '11.auxiliary_loss': ('nb11', 'auxiliary_loss'),
     '11.ogm_step': ('nb11', 'ogm_ge_step'),
+    '12.mutual_information': ('nb12', 'mutual_information_bits'),
+    '12.broja': ('nb12', 'solve_broja'),
 }
 """Exercise id -> (module, name) of its reference."""
 
