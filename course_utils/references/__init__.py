@@ -39,6 +39,7 @@ INDEX = {
     '11.ogm_step': ('nb11', 'ogm_ge_step'),
     '12.mutual_information': ('nb12', 'mutual_information_bits'),
     '12.broja': ('nb12', 'solve_broja'),
+    '13.own_row': ('nb13', 'own_row'),
 }
 """Exercise id -> (module, name) of its reference."""
 

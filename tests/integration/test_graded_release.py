@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WITHHOLD_FROM = 0          # the whole course for credit: no reference of any exercise is installed
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SOLVED = sorted((ROOT / "solutions").glob("*.ipynb"))
-# the notebooks that have a references module: those with exercises (the capstone, 13, has none)
+# the notebooks that have a references module: those with an exercise (a check cell)
 WITH_EXERCISES = [int(p.name[:2]) for p in SOLVED
                   if any("check" in c.metadata.get("course", {}) for c in nbformat.read(p, as_version=4).cells)]
 
