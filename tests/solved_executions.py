@@ -23,12 +23,14 @@ import run_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-WAIT_SECONDS = 900          # the longest the site waits for one notebook that nbval is running in the other worker
+WAIT_SECONDS = 900          # the longest the site waits for nbval, in the other worker, to finish the solved notebooks
+FAILED: set[str] = set()    # the solved notebooks (node ids) with a failed cell in this process
 
 
 def shared_cache(config) -> Path:
-    """The run's site cache: one folder for the controller and every xdist worker."""
-    return run_shared.shared_folder(config) / "site-cache"
+    """The run's site cache, one folder for the controller and every xdist worker (``COURSE_SITE_CACHE`` when set:
+    a developer's cache kept between runs)."""
+    return Path(os.environ.get("COURSE_SITE_CACHE") or run_shared.shared_folder(config) / "site-cache")
 
 
 def _package_hash() -> str:
@@ -67,9 +69,6 @@ def pytest_runtest_logreport(report):
     """Remember a failed phase of a solved notebook's cell (its notebook is then not recorded)."""
     if report.failed and report.nodeid.startswith("solutions/"):
         FAILED.add(report.nodeid.split("::")[0])
-
-
-FAILED: set[str] = set()
 
 
 def pytest_runtest_teardown(item, nextitem):

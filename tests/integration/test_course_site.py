@@ -63,7 +63,7 @@ def sites(request, tmp_path_factory):
     """(self-study site, graded site) folders, built from the repository with one execution of each notebook:
     nbval's, when this run has nbval execute ``solutions/`` (tests/solved_executions.py), else the site's own."""
     base = tmp_path_factory.mktemp("site")
-    cache = Path(os.environ.get("COURSE_SITE_CACHE") or solved_executions.shared_cache(request.config))
+    cache = solved_executions.shared_cache(request.config)
     recorded = solved_executions.wait_for(cache, solved_executions.recorded_notebooks(request.session))
     root = _fresh_clone(base)
     study = build_site(base / "self-study", root, cache=cache)
