@@ -4,7 +4,7 @@
 #   ./course.sh test   set up (once) and run the tests: unit tests and every solved notebook under nbval
 #   ./course.sh test-integration [FILE...]   the second tier, tests/integration/ (or only the test files named):
 #                      whole-course grading, every student notebook run as handed out, the real-browser test
-#   ./course.sh test-all [pytest args]   both tiers in one run, what CI runs (.ci/run; BENCHMARKS.md 9 has its times);
+#   ./course.sh test-all [pytest args]   both tiers in one run (about 14.5 minutes on 2 cores, BENCHMARKS.md 9);
 #                      as root it first installs Debian's Chromium for the browser tests (.ci/install-browser.sh)
 #   ./course.sh site [--out DIR]   build the course as a static website (default site/; open site/index.html):
 #                      every notebook's page with the solved run's outputs, TODO cells as handed out

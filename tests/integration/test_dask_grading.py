@@ -126,16 +126,27 @@ def _processing(client, learner: str) -> str | None:
     return None
 
 
-def _children(pid: int, marker: bytes) -> list[int]:
-    found = []
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, command line) of every process now."""
+    found = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if (int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
-                    and marker in (entry / "cmdline").read_bytes()):
-                found.append(int(entry.name))
+            found[int(entry.name)] = (int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]),
+                                      (entry / "cmdline").read_bytes())
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+def _descendants(pid: int, table: dict) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...) in ``table`` (:func:`_processes`)."""
+    below, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, (ppid, _) in table.items() if ppid == parent]
+        below += children
+        frontier += children
+    return below
 
 
 def _grades(grader: int, marker: bytes) -> bool:
@@ -149,10 +160,20 @@ def _grades(grader: int, marker: bytes) -> bool:
 
 
 def _grading_processes(worker: int, marker: bytes) -> list[int]:
-    """The grading (pytest) processes a worker process started for a notebook holding ``marker``, and their
-    kernels. A worker may hold a second submission queued behind the one it runs, so the marker picks the one."""
-    graders = [g for g in _children(worker, b"_entry.py") if _grades(g, marker)]
-    return graders + [k for g in graders for k in _children(g, b"ipykernel_launcher")]
+    """The grading (pytest) processes anywhere below a worker process for a notebook holding ``marker``, and
+    their kernels (the grading process's children). A worker may hold a second submission queued behind the one
+    it runs, so the marker picks the one."""
+    table = _processes()
+    graders = [g for g in _descendants(worker, table) if b"_entry.py" in table[g][1] and _grades(g, marker)]
+    return graders + [k for k, (parent, command) in table.items()
+                      if parent in graders and b"ipykernel_launcher" in command]
+
+
+def _below(worker: int) -> str:
+    """The command lines below ``worker``, shortened, for the killer's log."""
+    table = _processes()
+    shown = {p: table[p][1][:90].replace(b"\0", b" ").decode(errors="replace") for p in _descendants(worker, table)}
+    return "; ".join(f"{p}: {command}" for p, command in shown.items()) or "none"
 
 
 def _alive(pid: int) -> bool:
@@ -196,6 +217,8 @@ class Killer(threading.Thread):
         deadline = time.monotonic() + 120   # until its kernel runs, so the kill lands mid-run
         while len(_grading_processes(pid, SLEEP_CELL)) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
+        if time.monotonic() >= deadline:
+            self.log(f"no grading process and kernel of {self.learner} seen below {pid}: {_below(pid)}")
         time.sleep(2)
         if _processing(self.client, self.learner) != address:
             self.log(f"{self.learner} left {address} before the kill")
