@@ -216,6 +216,9 @@ class Killer(threading.Thread):
         self.log(f"{self.learner} runs on {address} (pid {pid})")
         deadline = time.monotonic() + 120   # until its kernel runs, so the kill lands mid-run
         while len(_grading_processes(pid, SLEEP_CELL)) < 2 and time.monotonic() < deadline:
+            if _processing(self.client, self.learner) != address:   # stolen by a worker that (re)joined
+                self.log(f"{self.learner} moved off {address} before its kernel started")
+                return
             time.sleep(0.5)
         if time.monotonic() >= deadline:
             self.log(f"no grading process and kernel of {self.learner} seen below {pid}: {_below(pid)}")
