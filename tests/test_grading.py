@@ -279,6 +279,18 @@ def test_parse_size():
         runner.parse_size("lots")
 
 
+@pytest.mark.parametrize("cpus, at_once, pinned, threads", [
+    (8, 2, None, 4), (8, 3, None, 2), (2, 4, None, 1),      # CPU count over the submissions graded at once
+    (8, 2, "1", 1), (8, 1, "16", 8), (8, 2, "", 4), (8, 2, "two", 4), (8, 2, "0", 4)])   # never above $OMP_NUM_THREADS
+def test_kernel_threads_default(monkeypatch, cpus, at_once, pinned, threads):
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    if pinned is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", pinned)
+    assert runner.default_threads(at_once) == threads
+
+
 def test_resume_skips_unchanged_and_regrades_changed(course, tmp_path):
     # invalid and wrong notebooks are graded without a kernel: this test needs no notebook execution
     subs = tmp_path / "subs"

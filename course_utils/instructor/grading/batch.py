@@ -241,7 +241,7 @@ class LocalPool:
     def grade(self, todo: list, refs: dict, assignment: str | None, limits: runner.Limits):
         """Yield ((learner, path, rel), Result or the exception grading raised) as each finishes."""
         if limits.threads <= 0:
-            limits.threads = max(1, (os.cpu_count() or 1) // self.workers)
+            limits.threads = runner.default_threads(self.workers)
 
         def job(learner, path, rel):
             return grade_one(learner, rel, path.read_bytes(), refs, assignment, limits)
@@ -378,7 +378,7 @@ def add_arguments(p) -> None:
     p.add_argument("--memory-limit", default="4G",
                    help="address-space limit of each submission's kernel, e.g. 4G, 512M; 0: none (default 4G)")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads per kernel (default: CPU count / workers)")
+                   help="CPU threads per kernel (default: CPU count / workers, at most $OMP_NUM_THREADS when set)")
     p.add_argument("--resume", action="store_true",
                    help="keep rows of an existing grades.csv whose submission is unchanged; grade the rest "
                         "and rows whose status says the grader failed (worker lost, grader error)")

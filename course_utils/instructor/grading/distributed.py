@@ -114,14 +114,14 @@ def _references(bundle: dict) -> dict:
 
 
 def _kernel_threads() -> int:
-    """CPU count of this machine over the threads of this worker (``--nthreads``), so kernels do not oversubscribe."""
+    """Threads per kernel on this worker: :func:`.runner.default_threads` of its ``--nthreads`` (submissions at once)."""
     try:
         from distributed import get_worker
         worker = get_worker()
         nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or worker.nthreads
     except (ImportError, ValueError, AttributeError):
         nthreads = 1
-    return max(1, (os.cpu_count() or 1) // max(1, nthreads))
+    return runner.default_threads(nthreads)
 
 
 def grade_task(learner: str, rel: str, data: bytes, bundle: dict, assignment: str | None, limits: dict,

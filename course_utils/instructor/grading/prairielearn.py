@@ -295,7 +295,7 @@ def run_main(argv=None) -> int:
     p.add_argument("--memory-limit", default="3G")
     a = p.parse_args(argv)
     limits = runner.Limits(cell_timeout=a.timeout, wall_timeout=a.wall_timeout,
-                           memory_bytes=runner.parse_size(a.memory_limit), threads=max(1, os.cpu_count() or 1))
+                           memory_bytes=runner.parse_size(a.memory_limit), threads=runner.default_threads(1))
     data = run(a.root, a.reference, a.notebook, limits)
     print(f"gradable {data['gradable']}, score {data['score']:g}; results in {a.root / 'results' / 'results.json'}")
     return 0

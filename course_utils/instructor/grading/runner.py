@@ -43,8 +43,17 @@ class Limits:
     cell_timeout: float = 120.0          # seconds per cell
     wall_timeout: float = 1800.0         # seconds for the whole submission
     memory_bytes: int = 4 << 30          # address space of the grading process and the kernel; 0: none
-    threads: int = 0                     # OMP/MKL threads of the kernel (0: CPU count / workers)
+    threads: int = 0                     # OMP/MKL threads of the kernel (0: default_threads)
     startup_timeout: float = 60.0
+
+
+def default_threads(at_once: int) -> int:
+    """OMP/MKL threads of each kernel when ``Limits.threads`` is 0: this machine's CPU count over the
+    submissions graded at once on it, and never more than the grader's own ``OMP_NUM_THREADS`` when that is set
+    (a machine shared with other work, such as the course's tests, pins it), so kernels do not oversubscribe."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, at_once))
+    pinned = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return min(threads, int(pinned)) if pinned.isdigit() and int(pinned) > 0 else threads
 
 
 @dataclass
