@@ -23,10 +23,19 @@ _MAX_DEPTH = 4
 
 
 def _reference(exercise_id: str):
+    """The reference of ``exercise_id``; ``None`` where this release withholds it, or where the id belongs to no
+    notebook of the course (a course of one's own, such as the tests' tiny ones). An id the course's notebook does
+    not have (a mistyped ``07.fsue``) is an error: it would silently switch the reference-use test off."""
     from . import references
+    notebook = exercise_id.split(".")[0]
+    if exercise_id not in references.INDEX:
+        known = sorted(ex for ex in references.INDEX if ex.split(".")[0] == notebook)
+        if known:
+            raise KeyError(f"notebook {notebook} has no exercise {exercise_id!r}; its exercises: {', '.join(known)}")
+        return None
     try:
         return references.reference(exercise_id)
-    except (references.Withheld, KeyError):
+    except references.Withheld:
         return None
 
 

@@ -78,3 +78,13 @@ def test_building_on_an_earlier_exercises_reference_passes():
             self.txt_to_img = Layer(dim, num_heads)
             self.img_to_txt = self.txt_to_img if shared else Layer(dim, num_heads)
     assert nb05.check_bidirectional(Block) and passed("05.bidirectional")
+
+
+def test_a_mistyped_exercise_id_of_a_course_notebook_is_an_error():
+    """It used to switch the reference-use test off silently; ids of notebooks the course does not have (a
+    course of one's own, as the grading tests build) have no reference to compare with."""
+    from course_utils import provenance
+    with pytest.raises(KeyError, match=r"notebook 03 has no exercise '03.product_of_expert'.*03.product_of_experts"):
+        provenance.reference_route("03.product_of_expert", [fusion.product_of_experts])
+    assert provenance.reference_route("90.add", [fusion.product_of_experts]) == ""
+    assert provenance.holds_reference("90.add", nn.Linear(2, 2)) == ""
