@@ -4,7 +4,7 @@
 #   ./course.sh test   set up (once) and run the tests: unit tests and every solved notebook under nbval
 #   ./course.sh test-integration [FILE...]   the second tier, tests/integration/ (or only the test files named):
 #                      whole-course grading, every student notebook run as handed out, the real-browser test
-#   ./course.sh test-all [pytest args]   both tiers in one run (about 14.5 minutes on 2 cores, BENCHMARKS.md 9);
+#   ./course.sh test-all [pytest args]   both tiers in one run, what CI runs (.ci/run; about 12 minutes on 2 cores, BENCHMARKS.md 9);
 #                      as root it first installs Debian's Chromium for the browser tests (.ci/install-browser.sh)
 #   ./course.sh site [--out DIR]   build the course as a static website (default site/; open site/index.html):
 #                      every notebook's page with the solved run's outputs, TODO cells as handed out
@@ -50,7 +50,7 @@ case "${1:-}" in
     fi
     setup ".[test]"
     shift
-    files=()      # test files named first run alone (.ci/run: the nbgrader comparison); default: the whole tier
+    files=()      # test files named first run alone (e.g. tests/integration/test_nbgrader.py); default: the whole tier
     while [ $# -gt 0 ] && [ -f "$1" ]; do files+=("$1"); shift; done
     exec .venv/bin/python -m pytest "${files[@]:-tests/integration}" -n "${WORKERS:-2}" --dist loadfile "$@"
     ;;
