@@ -141,17 +141,13 @@ def minimum_synergy_table(p, tol: float = 1e-10) -> tuple[torch.Tensor, int]:
     Convergence criterion: on the central path I_q - min I <= m mu (m the entries that may be non-zero), so stop
     once m mu / ln 2 < ``tol`` bits. Entries outside supp p(x1, y) x supp p(x2, y) are zero in every q in Delta_P.
     ``p`` ``(n1, n2, ny)``; returns a float64 table of that shape."""
-    p = _as_table(p, 3)
-    n1, n2, ny = p.shape
-    p1y, p2y, py = p.sum(1), p.sum(0), p.sum((0, 1))
-    q0 = torch.where(py > 0, p1y[:, None, :] * p2y[None, :, :] / py.clamp_min(1e-300), 0.0)
-    support = q0 > 0
-    idx = support.nonzero()
+    F = feasible_set(p)
+    n1, n2, _ = F.support.shape
+    idx = F.support.nonzero()
     cell = idx[:, 0] * n2 + idx[:, 1]                                 # each entry's (x1, x2) cell
-    basis = _feasible_directions(support, n1, n2, ny)                 # (m, k)
-    x = q0[support]
+    basis, x = F.moves, F.start                                       # (m, k), (m,)
     if basis.shape[1] == 0:
-        return q0, 0
+        return F.table(x), 0
     m, steps, mu = len(x), 0, 1e-2
 
     def parts(x, mu):
@@ -179,9 +175,7 @@ def minimum_synergy_table(p, tol: float = 1e-10) -> tuple[torch.Tensor, int]:
         if m * mu / float(LOG2) < tol:
             break
         mu /= 10
-    q = torch.zeros_like(p)
-    q[support] = x
-    return q, steps
+    return F.table(x), steps
 
 
 def broja(p, tol: float = 1e-10) -> Decomposition:
