@@ -1,15 +1,16 @@
 """Is an answer the course's own reference of that same exercise?
 
-Grading runs with the instructor's package, where every reference is importable. An exercise answered with
+A self-study release ships every reference. An exercise answered with
 its own reference (imported or aliased, subclassed, or wrapped: an object holding a reference submodule, a
 function or method that calls the reference through its globals, closure or defaults) must not score, so
 :func:`course_utils.feedback.exercise` asks :func:`reference_route` before running a check, and
 :meth:`course_utils.feedback.Check.build` asks :func:`holds_reference` of every model it builds. Building on the
 references of *other* (earlier) exercises, as the notebooks do (05 on 04's ``CrossAttentionLayer``), is fine.
 
-Where a release withholds the reference there is nothing to find, and nothing is checked. What this does not
+Where a release withholds the reference there is nothing to find, and nothing is checked; grading's kernel is
+such a release for the notebook it grades (``course_utils/instructor/grading/runtime.py``). What this does not
 see: a copy of the reference's source text (``inspect.getsource`` plus ``exec``) is new code, not the
-reference; a graded release contains no such source, and docs/AUTHORING.md describes that limit.
+reference; a graded release, and grading's kernel, contain no such source (docs/AUTHORING.md).
 """
 from __future__ import annotations
 

@@ -592,6 +592,58 @@ def test_each_submission_has_its_own_folders_user_and_environment(course, tmp_pa
             assert probe["marker"] is None or not Path(probe["marker"]).exists()
 
 
+SEEN = """import importlib, json, os, sys
+def _importable(name):
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        return False
+def _readable(path):
+    try:
+        return len(open(path).read()) > 0
+    except OSError:
+        return False
+import course_utils
+print("PROBE " + json.dumps({
+    "nb02": _importable("course_utils.references.nb02"), "nb03": _importable("course_utils.references.nb03"),
+    "instructor": _importable("course_utils.instructor"),
+    "nb03_file": _readable(os.path.join(PACKAGE, "references", "nb03.py")),
+    "instructor_file": _readable(os.path.join(PACKAGE, "instructor", "release.py")),
+    "beside": sorted(os.listdir(os.path.dirname(PACKAGE))),
+    "imported_from": os.path.dirname(course_utils.__file__)}))
+"""
+
+
+@pytest.mark.parametrize("name", ["03_peek.ipynb", "90_tiny.ipynb"])
+def test_the_kernel_sees_the_course_as_a_graded_release_withholding_its_notebook(tmp_path, name):
+    """Grading notebook NN, the kernel imports no reference of NN or later and no instructor tool; as root it cannot
+    read the grader's own package by path either, nor anything of its checkout (solutions, tests) but the Python."""
+    folder = tmp_path / "ref"
+    tiny_course(folder)
+    if name != "90_tiny.ipynb":
+        (folder / "90_tiny.ipynb").rename(folder / name)
+    ref = nbs.load_references(folder)[name]
+    package = Path(runner.__file__).resolve().parents[2]
+    nb = _solve(nbformat.read(folder / name, as_version=4), add="exec(_SEEN, {'PACKAGE': _PACKAGE}); return a + b",
+                mul="return a * b")
+    nb = _with(nb, "setup-90", f"_PACKAGE = {str(package)!r}\n_SEEN = {SEEN!r}", "learner-probe")
+    result = runner.grade(tmp_path / "ann", "ann", name, nbs.Match(ref, ref.name),
+                          nbs.read_notebook(json.dumps(nb).encode()), runner.Limits(**LIMITS))
+    assert (result.status, result.total) == ("ok", 5), (result.detail, result.checks)
+    seen = _probe(result.checks[0].output)
+    withheld = name.startswith("03")
+    assert seen["nb02"] and seen["nb03"] != withheld and not seen["instructor"], seen
+    assert Path(seen["imported_from"]) != package, seen     # imports go through the staged runtime
+    if os.geteuid() == 0:
+        assert seen["nb03_file"] != withheld and not seen["instructor_file"], seen
+        checkout = package.parent
+        if (checkout / "pyproject.toml").is_file():
+            python = {checkout / Path(p).resolve().relative_to(checkout).parts[0]
+                      for p in (sys.prefix, sys.executable) if Path(p).resolve().is_relative_to(checkout)}
+            assert seen["beside"] == sorted({package.name, *(p.name for p in python)}), seen["beside"]
+
+
 def _alive(pid: int) -> bool:
     """Running, not a zombie waiting for a parent that may never reap it."""
     try:

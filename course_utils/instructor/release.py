@@ -298,7 +298,7 @@ def solution_leaks(folder: Path) -> list[str]:
 
 
 # -- writing ---------------------------------------------------------------------------------------------
-def _copy_tree(src: Path, dst: Path, leave_out: set) -> None:
+def copy_tree(src: Path, dst: Path, leave_out: set) -> None:
     for path in sorted(src.rglob("*")):
         rel = path.relative_to(src)
         if SKIP_PARTS & set(rel.parts) or path.suffix in SKIP_SUFFIXES or path.is_dir():
@@ -419,7 +419,7 @@ def _write_bundle(folder: Path, root: Path, config, withheld_rel: list, withhold
     for path in notebooks:
         _stamp(path, folder / "notebooks" / path.name, config.version, withhold_from)
     leave_out = {Path("instructor")} | set(withheld_rel)
-    _copy_tree(root / "course_utils", folder / "course_utils", leave_out)
+    copy_tree(root / "course_utils", folder / "course_utils", leave_out)
     (folder / "pyproject.toml").write_text(learner_pyproject((root / "pyproject.toml").read_text()), encoding="utf-8")
     for file_name in SETUP_FILES:
         if (root / file_name).exists():

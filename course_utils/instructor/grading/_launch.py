@@ -7,10 +7,12 @@ Run by jupyter_client from the grading (pytest) process. Standard library only. 
    runtime folder) and, as root, give the copy to the kernel's user;
 3. point stdout/stderr at /dev/null (the grader's output file is not the kernel's) and close every other
    inherited file descriptor;
-4. as root: when the Python or the course lies below a folder the kernel's user may not enter (e.g. a
-   pyenv under ``/root``, mode 0700), give the kernel a private mount namespace in which that folder is an
-   empty tmpfs holding only the needed entries (bind mounts), so the rest of it stays hidden; then drop to
-   the kernel's uid/gid with no supplementary groups, and cap its processes;
+4. as root: give the kernel a private mount namespace (the launch file's ``mounts``) in which the grader's own
+   course package is the learner runtime the kernel may see, its source checkout is an empty tmpfs holding only
+   that package and the Python (see ``runtime.hiding``), and a folder the kernel's user may not enter on the
+   way to the Python (e.g. a pyenv under ``/root``, mode 0700) is an empty tmpfs holding only the needed
+   entries (bind mounts); then drop to the kernel's uid/gid with no supplementary groups, and cap its
+   processes;
 5. ask to be killed when the grading process dies (``PR_SET_PDEATHSIG``, set after the uid change, which
    clears it), so a kernel never outlives a grader that was killed;
 6. replace this process by ``python -m ipykernel_launcher -f COPY`` with exactly that environment
@@ -38,23 +40,33 @@ def _mount(source, target, fstype=None, flags=0, data=None):
     _libc_call("mount", enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
 
 
-def expose(blocked: dict, stage: str) -> None:
-    """In a new mount namespace, cover each blocked folder with a tmpfs that holds only its needed entries."""
+def _stage(source: str, spot: str) -> str:
+    """Bind ``source`` to ``spot`` (a new empty file or folder) so it stays reachable under a cover."""
+    if os.path.isdir(source):
+        os.mkdir(spot)
+    else:
+        open(spot, "w").close()
+    _mount(source, spot, None, MS_BIND | MS_REC)
+    return spot
+
+
+def mount_all(mounts: list, stage: str) -> None:
+    """In a new mount namespace, apply ``mounts`` in order (see ``runtime.hiding``).
+
+    ``{"cover": FOLDER, "keep": [[SOURCE, NAME], ...]}``: a tmpfs over FOLDER holding only each SOURCE, bound
+    at FOLDER/NAME; ``{"bind": SOURCE, "onto": TARGET}``: SOURCE bound over TARGET.
+    """
     _libc_call("unshare", CLONE_NEWNS)
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    for number, (folder, entries) in enumerate(sorted(blocked.items())):
-        staged = []
-        for i, entry in enumerate(entries):
-            spot = os.path.join(stage, f"{number}-{i}")
-            if os.path.isdir(entry):
-                os.mkdir(spot)
-            else:
-                open(spot, "w").close()
-            _mount(entry, spot, None, MS_BIND | MS_REC)
-            staged.append((entry, spot))
-        _mount("tmpfs", folder, "tmpfs", 0, "mode=0755,size=1m")
-        for entry, spot in staged:
-            target = os.path.join(folder, os.path.basename(entry))
+    for number, op in enumerate(mounts):
+        if "bind" in op:
+            _mount(op["bind"], op["onto"], None, MS_BIND | MS_REC)
+            continue
+        staged = [(name, _stage(source, os.path.join(stage, f"{number}-{i}")))
+                  for i, (source, name) in enumerate(op["keep"])]
+        _mount("tmpfs", op["cover"], "tmpfs", 0, "mode=0755,size=1m")
+        for name, spot in staged:
+            target = os.path.join(op["cover"], name)
             if os.path.isdir(spot):
                 os.mkdir(target)
             else:
@@ -83,8 +95,8 @@ def main(launch_path: str, connection_file: str) -> None:
         os.dup2(null, 1)
         os.dup2(null, 2)
         os.closerange(3, 65536)
-    if config.get("expose"):
-        expose(config["expose"], config["stage"])
+    if config.get("mounts"):
+        mount_all(config["mounts"], config["stage"])
     if uid is not None:
         os.setgroups([])
         os.setgid(gid)

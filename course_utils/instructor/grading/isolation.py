@@ -183,40 +183,58 @@ _MODE: dict = {}
 _MODE_LOCK = threading.Lock()
 
 
-def kernel_mode(user: KernelUser, pythonpath: str, private: Path) -> dict:
-    """Once per grading process: how the kernel's user reaches this Python and the course.
+def _probe(user: KernelUser, pythonpath: str, private: Path, mounts: list) -> str:
+    """``""`` when the kernel's user, with ``mounts``, can start this Python and import the course; else why not."""
+    stage = private / "probe-stage"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    config = private / "probe.json"
+    config.write_text(json.dumps({
+        "uid": user.uid, "gid": user.gid, "cwd": "/", "stage": str(stage), "mounts": mounts,
+        "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": pythonpath,
+                "HOME": "/nonexistent"},
+        "argv": [sys.executable, "-c", PROBE]}))
+    probe = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), str(config), "--probe"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return "" if probe.returncode == 0 else (probe.stderr.strip()[-300:] or f"exit code {probe.returncode}")
 
-    ``{}`` when it can as things are; ``{"expose": {...}}`` when folders it may not enter (a pyenv under
-    a 0700 ``/root``) are bridged in a private mount namespace (see :mod:`._launch`). Raises
-    :class:`IsolationError` when neither works.
+
+def kernel_mode(user: KernelUser, pythonpath: str, private: Path, hide: list) -> dict:
+    """Once per grading process: the mounts every kernel needs, and whether ``hide`` (see ``runtime.hiding``) works.
+
+    ``{"covers": [...], "hides": bool}``. ``covers`` bridge folders the kernel's user may not enter (a pyenv
+    under a 0700 ``/root``) in a private mount namespace (see :mod:`._launch`); ``hides`` says whether the
+    grader's own package and checkout can be hidden from the kernel there (it needs ``CAP_SYS_ADMIN``; when
+    it does not work, grading goes on with a warning and only the kernel's imports see the learner runtime).
+    Raises :class:`IsolationError` when the kernel's user cannot run the course at all.
     """
     with _MODE_LOCK:
         if "mode" in _MODE:
             return _MODE["mode"]
         blocked = blocked_folders(p for p in _needed_paths(pythonpath) if p and os.path.exists(p))
-        tries = [{}] + ([{"expose": blocked}] if blocked else [])
+        bridges = [{"cover": folder, "keep": [[entry, os.path.basename(entry)] for entry in entries]}
+                   for folder, entries in sorted(blocked.items())]
+        tries = [(covers, hides) for hides in ([True, False] if hide else [False])
+                 for covers in ([[]] + ([bridges] if bridges else []))]
         errors = []
-        for mode in tries:
-            stage = private / "probe-stage"
-            stage.mkdir(exist_ok=True)
-            config = private / "probe.json"
-            config.write_text(json.dumps({
-                "uid": user.uid, "gid": user.gid, "cwd": "/", "stage": str(stage), **mode,
-                "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": pythonpath,
-                        "HOME": "/nonexistent"},
-                "argv": [sys.executable, "-c", PROBE]}))
-            probe = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), str(config), "--probe"],
-                                   capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-            if probe.returncode == 0:
-                _MODE["mode"] = mode
-                return mode
-            errors.append(probe.stderr.strip()[-300:])
+        for covers, hides in tries:
+            error = _probe(user, pythonpath, private, covers + (hide if hides else []))
+            if not error:
+                if hide and not hides:
+                    print(f"course grading: WARNING: the grading kernels cannot be given a private mount "
+                          f"namespace ({errors[0]}), so each can read the course's own package and checkout by "
+                          f"path, the references of the notebook it grades included (only its imports see the "
+                          f"learner runtime). Grade as root with CAP_SYS_ADMIN for that protection.",
+                          file=sys.stderr)
+                _MODE["mode"] = {"covers": covers, "hides": hides}
+                return _MODE["mode"]
+            errors.append(error)
         raise IsolationError(
             f"grading as root runs each kernel as an unprivileged user (uid {user.uid}), but that user "
             f"cannot run {sys.executable} and import course_utils and ipykernel from {pythonpath} "
-            f"({' / '.join(errors)}). Make the course and its Python readable by others (chmod o+rX on the "
-            f"folders {sorted(blocked) or 'on the way'}), or set COURSE_GRADING_KERNEL_USER=root to run "
-            f"kernels as root without this protection.")
+            f"({' / '.join(dict.fromkeys(errors))}). Make the course and its Python readable by others (chmod "
+            f"o+rX on the folders {sorted(blocked) or 'on the way'}), or set COURSE_GRADING_KERNEL_USER=root to "
+            f"run kernels as root without this protection.")
 
 
 # -- matplotlib's font list, built once --------------------------------------------------------------
@@ -270,7 +288,8 @@ class Submission:
     private: Path
     kernel_root: Path
     user: KernelUser | None = None
-    mode: dict = field(default_factory=dict)          # see kernel_mode()
+    mode: dict = field(default_factory=dict)          # the launch file's "mounts" (see kernel_mode())
+    hidden: bool = False                             # whether the grader's own package is hidden from the kernel
     env: dict = field(default_factory=dict)          # the pytest process's environment
     kernel_env: dict = field(default_factory=dict)   # the kernel's
 
@@ -279,14 +298,18 @@ class Submission:
         return self.kernel_root / "work"
 
     @classmethod
-    def create(cls, threads: int, pythonpath: str, memory_bytes: int) -> "Submission":
+    def create(cls, threads: int, pythonpath: str, memory_bytes: int, hide: list | None = None) -> "Submission":
+        """``hide``: the mounts that cover the grader's own course package in the kernel (``runtime.hiding``),
+        applied when grading as root gives each kernel its own user and mount namespace."""
         private = Path(tempfile.mkdtemp(prefix="grade-private-"))
         kernel_root = Path(tempfile.mkdtemp(prefix="grade-"))
         sub = cls(private, kernel_root)
         try:
             if as_root() and os.environ.get("COURSE_GRADING_KERNEL_USER") != "root":
                 sub.user = KernelUser()
-                sub.mode = kernel_mode(sub.user, pythonpath, private)
+                mode = kernel_mode(sub.user, pythonpath, private, hide or [])
+                sub.hidden = mode["hides"] and bool(hide)
+                sub.mode = {"mounts": mode["covers"] + (hide if sub.hidden else [])}
             sub._layout(threads, pythonpath, memory_bytes)
         except BaseException:
             sub.remove()

@@ -6,7 +6,9 @@ nbval and :mod:`.plugin`), started in a private folder of the grader's with an e
 kernel is the explicitly named kernel spec ``course-grading`` from that private folder, started through
 :mod:`._launch`: its working folder, home, temporary and cache folders and its environment are the
 submission's own (:mod:`.isolation`), outside the output folder, and, when grading as root, it runs as
-an unprivileged uid of its own. The cell records come back through a pipe only the pytest process
+an unprivileged uid of its own. It imports the course as a graded release withholding the notebook it grades
+ships it (:mod:`.runtime`): no reference of that notebook or a later one, no instructor tools; as root its mount
+namespace hides the grader's own package and checkout as well. The cell records come back through a pipe only the pytest process
 holds, each with this run's token; nothing the grader reads is a file in the kernel's reach.
 Limits: ``--nbval-cell-timeout`` per cell, a wall-clock limit for the whole submission, and an
 address-space limit (``RLIMIT_AS``) that the kernel inherits.
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import isolation
+from . import isolation, runtime
 from . import notebooks as nbs
 
 ENTRY = Path(__file__).resolve().parent / "_entry.py"
@@ -321,9 +323,9 @@ def status_of(cells: list, code: int | None, tail: str, wall: bool, limits: Limi
 START_ATTEMPTS = 3
 
 
-def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str):
+def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str, hide: list):
     """One grading process on ``nb`` in fresh folders: (status, detail, wall timed out, cells)."""
-    sub = isolation.Submission.create(limits.threads, pythonpath, limits.memory_bytes)
+    sub = isolation.Submission.create(limits.threads, pythonpath, limits.memory_bytes, hide)
     try:
         restored = nbs.restore(nb, ref)
         target = sub.work / ref.name
@@ -348,11 +350,12 @@ def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, li
     start = time.monotonic()
     ref = match.reference
     check_engine()
-    # the kernel imports the same course_utils as the grader, whether installed or run from a checkout
-    package_parent = str(Path(nbs.__file__).resolve().parents[3])
-    pythonpath = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    # the kernel imports the grader's course_utils as a graded release withholding this notebook ships it
+    learner_runtime = runtime.staged(runtime.notebook_number(ref.name))
+    pythonpath = os.pathsep.join(p for p in (str(learner_runtime), os.environ.get("PYTHONPATH")) if p)
+    hide = runtime.hiding(learner_runtime)
     for _ in range(START_ATTEMPTS):
-        status, detail, wall, cells = _grade_once(nb, ref, limits, pythonpath)
+        status, detail, wall, cells = _grade_once(nb, ref, limits, pythonpath, hide)
         if status != GRADER_ERROR:
             break
     if status == GRADER_ERROR:
