@@ -15,13 +15,30 @@ Each module has one job; notebooks import what earlier notebooks taught:
 - ``feedback`` and ``checks``: exercise feedback, one check module per notebook
 - ``instructor``: build, release and grading (``python -m course_utils build|grade|release``), not in the learner wheel
 """
-from .environment import get_device, seed_everything, in_colab, environment_report
-
-__all__ = ["get_device", "seed_everything", "in_colab", "environment_report"]
 __version__ = "0.1.0"
+__all__ = ["setup", "get_device", "seed_everything", "in_colab", "environment_report"]
 
-from . import skipping as _skipping
+# Importing course_utils does nothing else: no torch, no hooks. The names below come from ``environment`` when first
+# used (PEP 562), so ``python -m course_utils build|release|grade`` starts without importing torch.
+_FROM_ENVIRONMENT = ("get_device", "seed_everything", "in_colab", "environment_report")
 
-# In a graded release (references withheld) and inside IPython: from the next cell on, a cell that needs a
-# withheld reference says which exercise to finish first instead of raising (see course_utils.skipping).
-_skipping.install()
+
+def __getattr__(name: str):
+    if name in _FROM_ENVIRONMENT:
+        from . import environment
+        return getattr(environment, name)
+    raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
+
+
+def setup() -> None:
+    """Install what a notebook needs from the course into the running IPython; the first code cell of each notebook
+    calls it. A failed check is then shown as one line saying what to fix (not a traceback through the check code),
+    and, where this release withholds references, a cell that needs one says which exercise to finish first and
+    later dependent cells are skipped (:mod:`course_utils.skipping`). Outside IPython it does nothing; calling it
+    again changes nothing.
+
+    Notebooks handed out before this function existed do not call it: their first check or
+    ``feedback.yours_or_reference`` call installs the same.
+    """
+    from . import feedback
+    feedback.install_ipython_handler()

@@ -13,6 +13,8 @@ INSTALL_HINT = ('the instructor tools are not installed here: from the course re
 
 def main(argv=None) -> int:
     try:
+        from .instructor.grading._entry import without_slow_optional_imports
+        without_slow_optional_imports()            # before nbformat (imported by the commands) loads jsonschema
         from .instructor import cli
     except ImportError as error:  # the learner wheel, or the instructor extra not installed
         print(f"python -m course_utils: {INSTALL_HINT} ({error})", file=sys.stderr)

@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-from . import exercise_state, provenance, references
+from . import exercise_state, provenance, references, skipping
 
 
 class CheckFailed(AssertionError):
@@ -131,6 +131,7 @@ def exercise(exercise_id: str, title: str):
         @functools.wraps(fn)
         def run(*args, **kwargs):
             __tracebackhide__ = True
+            install_ipython_handler()          # for notebooks handed out before course_utils.setup() existed
             check = Check(exercise_id, title)
             print(f"Checking exercise {exercise_id}: {title}")
             exercise_state.PASSED.discard(exercise_id)
@@ -196,19 +197,20 @@ def _show_check_failure(shell, etype, value, tb, tb_offset=None):
     return stb
 
 
-def _install_ipython_handler() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None:
+def install_ipython_handler() -> bool:
+    """The one-line display of failed checks and, where references are withheld, the skipping hooks, in the running
+    IPython (what :func:`course_utils.setup` installs); idempotent. Returns whether an IPython shell was found.
+
+    IPython's custom exception handlers (``set_custom_exc``) display through ``shell._showtraceback``, as
+    IPython's own documentation of that hook does: ipykernel overrides it to send the error message nbval and
+    the grader read, and there is no public call that shows a traceback of one's own."""
+    shell = skipping.running_shell()
+    if shell is None:
+        return False
+    if shell.custom_exceptions != (CheckFailed,):
         shell.set_custom_exc((CheckFailed,), _show_check_failure)
-        from . import skipping
-        skipping.install(shell)
-
-
-_install_ipython_handler()
+    skipping.install(shell)
+    return True
 
 
 def passed(exercise_id: str) -> bool:
@@ -225,6 +227,7 @@ def yours_or_reference(exercise_id: str, yours, name: str | None = None):
     a line saying which exercise to finish first, and skips the later cells that do more than define things
     until that exercise's check passes.
     """
+    install_ipython_handler()                        # for notebooks handed out before course_utils.setup() existed
     if passed(exercise_id):
         return yours
     from . import references

@@ -4,7 +4,8 @@ A graded release leaves out the references of the assessed notebooks (``course_u
 A cell that needs one (through :func:`course_utils.feedback.yours_or_reference` before the exercise has
 passed, or through a model whose default building block is that reference) then raises
 :class:`course_utils.references.Withheld`. Where references are missing, two IPython hooks are installed
-when :mod:`course_utils` is first imported (and again by :mod:`course_utils.feedback`):
+by :func:`course_utils.setup` (the first code cell of each notebook calls it; a check or ``yours_or_reference``
+installs them too, for notebooks handed out before ``setup`` existed):
 
 1. an AST transformer (:class:`GuardWithheld`) runs every cell except check cells under a guard: a
    ``Withheld`` stops the cell, prints which exercise to finish first and *arms* that exercise;
@@ -131,17 +132,21 @@ class GuardWithheld(ast.NodeTransformer):
         return ast.fix_missing_locations(node)
 
 
+def running_shell():
+    """The running IPython shell, or ``None`` (plain Python, or IPython not installed)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
 def install(shell=None) -> bool:
     """Install both hooks into the running IPython shell if some reference is withheld; return whether."""
     from . import references
     if references.complete():
         return False
-    if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
+    shell = shell or running_shell()
     if shell is None:
         return False
     if not any(getattr(t, "__qualname__", "") == transform.__qualname__ for t in shell.input_transformers_post):

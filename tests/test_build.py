@@ -114,7 +114,7 @@ def test_duplicate_check_ids_are_rejected(tmp_path):
 def test_build_check_names_stale_notebooks(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nversion = "1.0"\n[tool.course]\nlearner_repository = "o/l"\n')
     write_solution(tmp_path, [code("x = 1")])
-    init = "course_utils/references/__init__.py"
+    init = "course_utils/references/index.py"
     assert build.build(tmp_path, check=True) == ["05_demo.ipynb", init]
     assert build.build(tmp_path) == ["05_demo.ipynb", init]
     assert build.build(tmp_path, check=True) == []

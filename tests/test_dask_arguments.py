@@ -11,7 +11,8 @@ import pytest
 from course_utils.instructor import cli
 from course_utils.instructor.grading import distributed as dask_pool
 
-from test_grading import _write, tiny_course
+from submissions import write_submission
+from test_grading import tiny_course
 
 
 @pytest.mark.parametrize("text, address", [
@@ -44,7 +45,7 @@ def test_bad_scheduler_addresses_name_what_was_expected(text, says):
 
 def _grade(tmp_path, *extra):
     tiny_course(tmp_path / "ref")
-    _write(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
+    write_submission(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
     args = cli.parser().parse_args(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"),
                                     "--reference", str(tmp_path / "ref"), *extra])
     return args.run(args)

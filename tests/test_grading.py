@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from submissions import write_submission
 
 from course_utils.instructor import cli
 from course_utils.instructor.grading import batch, isolation, runner
@@ -94,15 +95,6 @@ def _with(nb, after_id: str, source: str, cell_id: str):
     return nb
 
 
-def _write(folder: Path, learner: str, name: str, content) -> None:
-    path = folder / learner / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, (str, bytes)):
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-    else:
-        path.write_text(json.dumps(content, indent=1))
-
-
 SOLVED = dict(add="return a + b", mul="return a * b")
 
 # learner -> (expected points for 90.add, 90.mul, total, status)
@@ -130,17 +122,17 @@ def make_submissions(folder: Path, course: dict) -> None:
     tiny, other = course["tiny"], course["other"]
     name = "90_tiny.ipynb"
     solved = _solve(tiny, **SOLVED)
-    _write(folder, "solved", name, solved)
-    _write(folder, "unsolved", name, tiny)
-    _write(folder, "partly", name, _solve(tiny, add="return a + b"))
+    write_submission(folder, "solved", name, solved)
+    write_submission(folder, "unsolved", name, tiny)
+    write_submission(folder, "partly", name, _solve(tiny, add="return a + b"))
     edited = _solve(tiny, mul="return a * b")
     for cell in edited.cells:
         if cell.id == "check-90-add":
             cell.source = "print('✅ Exercise 90.add passed')"      # edited to pass
-    _write(folder, "edited_check", name, edited)
+    write_submission(folder, "edited_check", name, edited)
     deleted = copy.deepcopy(solved)
     deleted.cells = [c for c in deleted.cells if c.get("id") != "check-90-add"]
-    _write(folder, "deleted_check", name, deleted)
+    write_submission(folder, "deleted_check", name, deleted)
     dup = copy.deepcopy(solved)
     cells = []
     for i, cell in enumerate(dup.cells):
@@ -150,30 +142,30 @@ def make_submissions(folder: Path, course: dict) -> None:
             copy_.id = f"copy-{i}"
             cells.append(copy_)
     dup.cells = cells
-    _write(folder, "duplicated", name, dup)
-    _write(folder, "monkeypatch", name, _with(tiny, "todo-add", (
+    write_submission(folder, "duplicated", name, dup)
+    write_submission(folder, "monkeypatch", name, _with(tiny, "todo-add", (
         "import course_utils.feedback as fb\n"
         "fb.exercise = lambda *a, **k: (lambda f: (lambda *x, **y: True))\n"
         "fb.Check.expect = lambda self, *a, **k: None\n"
         "fb.Check.call = lambda self, *a, **k: 5\n"
         "_check = lambda *a: True"), "learner-patch"))
-    _write(folder, "hidden_errors", name, _with(tiny, "setup-90", (
+    write_submission(folder, "hidden_errors", name, _with(tiny, "setup-90", (
         "shell = get_ipython()\n"
         "shell._showtraceback = lambda *a, **k: None      # errors no longer reach the output"), "learner-hide"))
-    _write(folder, "infinite_loop", name, _solve(tiny, add="return a + b", mul="while True: pass"))
+    write_submission(folder, "infinite_loop", name, _solve(tiny, add="return a + b", mul="while True: pass"))
     killed = _with(solved, "check-90-add", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "learner-kill")
-    _write(folder, "kernel_killed", name, killed)
-    _write(folder, "memory_bomb", name, _solve(tiny, add="return a + b",
+    write_submission(folder, "kernel_killed", name, killed)
+    write_submission(folder, "memory_bomb", name, _solve(tiny, add="return a + b",
                                                mul="hog = bytearray(64 * 2**30); return a * b"))
-    _write(folder, "invalid_json", name, '{"cells": [ {"cell_type": "code", ')
-    _write(folder, "empty_file", name, "")
-    _write(folder, "wrong_notebook", name, _solve(other, sub="return a - b"))
+    write_submission(folder, "invalid_json", name, '{"cells": [ {"cell_type": "code", ')
+    write_submission(folder, "empty_file", name, "")
+    write_submission(folder, "wrong_notebook", name, _solve(other, sub="return a - b"))
     noisy = _solve(tiny, add="import sys, warnings; warnings.warn('deprecated!'); "
                              "print('noise', file=sys.stderr); return a + b", mul="return a * b")
     noisy = _with(noisy, "setup-90", "import sys, warnings\nprint('a warning on stderr', file=sys.stderr)\n"
                                      "warnings.warn('UserWarning from learner code')", "learner-noise")
-    _write(folder, "noisy_stderr", name, noisy)
-    _write(folder, "renamed", "my_homework.ipynb", solved)
+    write_submission(folder, "noisy_stderr", name, noisy)
+    write_submission(folder, "renamed", "my_homework.ipynb", solved)
 
 
 LIMITS = dict(cell_timeout=20, wall_timeout=120, memory_bytes=2 << 30)
@@ -294,9 +286,9 @@ def test_kernel_threads_default(monkeypatch, cpus, at_once, pinned, threads):
 def test_resume_skips_unchanged_and_regrades_changed(course, tmp_path):
     # invalid and wrong notebooks are graded without a kernel: this test needs no notebook execution
     subs = tmp_path / "subs"
-    _write(subs, "ann", "90_tiny.ipynb", "")
-    _write(subs, "bob", "90_tiny.ipynb", "{bad")
-    _write(subs, "cat", "90_tiny.ipynb", course[0]["other"])
+    write_submission(subs, "ann", "90_tiny.ipynb", "")
+    write_submission(subs, "bob", "90_tiny.ipynb", "{bad")
+    write_submission(subs, "cat", "90_tiny.ipynb", course[0]["other"])
     out = tmp_path / "out"
     rows = batch.grade_batch(subs, out, tmp_path / "ref", log=lambda *a: None)
     assert [(r["learner"], r["status"]) for r in rows] == [
@@ -304,7 +296,7 @@ def test_resume_skips_unchanged_and_regrades_changed(course, tmp_path):
     # a crash tore the last row; ann's file changed since
     text = (out / "grades.csv").read_text()
     (out / "grades.csv").write_text(text[: len(text) - 30])
-    _write(subs, "ann", "90_tiny.ipynb", "{still bad")
+    write_submission(subs, "ann", "90_tiny.ipynb", "{still bad")
     seen = []
     rows = batch.grade_batch(subs, out, tmp_path / "ref", resume=True, log=seen.append)
     assert "resume: 1 submission(s) already graded and unchanged, 2 to grade" in seen
@@ -396,7 +388,7 @@ def _check_exports(out: Path, grades: dict, on_roster: list[str], printed: str) 
 def test_wall_timeout_keeps_finished_checks(course, tmp_path):
     data, _ = course
     slow = _with(_solve(data["tiny"], **SOLVED), "check-90-add", "import time\ntime.sleep(600)", "learner-sleep")
-    _write(tmp_path / "subs", "slow", "90_tiny.ipynb", slow)
+    write_submission(tmp_path / "subs", "slow", "90_tiny.ipynb", slow)
     rows = batch.grade_batch(tmp_path / "subs", tmp_path / "out", tmp_path / "ref",
                              limits=runner.Limits(cell_timeout=500, wall_timeout=40, memory_bytes=2 << 30),
                              log=lambda *a: None)
@@ -408,7 +400,7 @@ def test_wall_timeout_keeps_finished_checks(course, tmp_path):
 def test_a_kernel_that_does_not_start_is_started_again(course, tmp_path, monkeypatch, failed_starts):
     """As when another process takes one of the kernel's ports first: the run is repeated in fresh folders."""
     data, _ = course
-    _write(tmp_path / "subs", "ann", "90_tiny.ipynb", _solve(data["tiny"], **SOLVED))
+    write_submission(tmp_path / "subs", "ann", "90_tiny.ipynb", _solve(data["tiny"], **SOLVED))
     original, broken = isolation.Submission._kernel_spec, []
 
     def kernel_spec(self):           # the first `failed_starts` kernels exit at once, as one that cannot bind
@@ -437,7 +429,7 @@ def test_a_kernel_that_does_not_start_is_started_again(course, tmp_path, monkeyp
 
 
 def test_command_line(course, tmp_path):
-    _write(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
+    write_submission(tmp_path / "subs", "ann", "90_tiny.ipynb", "")
     proc = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "subs"), "--out",
                            str(tmp_path / "out"), "--reference", str(tmp_path / "ref"), "--workers", "1"],
                           capture_output=True, text=True, cwd=ROOT)
@@ -519,10 +511,10 @@ def test_tampering_with_the_records_earns_nothing(course, tmp_path):
     data, _ = course
     subs, out = tmp_path / "subs", tmp_path / "out"
     name, solved = "90_tiny.ipynb", _solve(data["tiny"], **SOLVED)
-    _write(subs, "forge_files", name, _with(data["tiny"], "setup-90", FORGE_FILES, "learner-files"))
-    _write(subs, "forge_print", name, _with(data["tiny"], "setup-90", FORGE_PRINT, "learner-print"))
-    _write(subs, "forge_proc", name, _with(data["tiny"], "setup-90", FORGE_PROC, "learner-proc"))
-    _write(subs, "kill_grader", name, _with(solved, "setup-90", KILL_GRADER, "learner-kill"))
+    write_submission(subs, "forge_files", name, _with(data["tiny"], "setup-90", FORGE_FILES, "learner-files"))
+    write_submission(subs, "forge_print", name, _with(data["tiny"], "setup-90", FORGE_PRINT, "learner-print"))
+    write_submission(subs, "forge_proc", name, _with(data["tiny"], "setup-90", FORGE_PROC, "learner-proc"))
+    write_submission(subs, "kill_grader", name, _with(solved, "setup-90", KILL_GRADER, "learner-kill"))
     before = set(os.listdir(tempfile.gettempdir()))
     rows = batch.grade_batch(subs, out, tmp_path / "ref", workers=2, limits=runner.Limits(**LIMITS),
                              log=lambda *a: None)

@@ -20,7 +20,8 @@ import pytest
 from course_utils.instructor.grading import batch, exports, gradescope, marking, publish, runner
 from course_utils.instructor.grading import notebooks as nbs
 from course_utils.instructor.grading import roster as rosters
-from test_grading import SOLVED, _solve, _write, tiny_course
+from submissions import write_submission
+from test_grading import SOLVED, _solve, tiny_course
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = "✏️ *Your answer here.*"
@@ -265,12 +266,12 @@ def test_questions_and_model_answers(course, tmp_path):
 def test_marking_sheets_show_every_answer_next_to_the_model(course, tmp_path):
     data, refs = course
     subs = tmp_path / "subs"
-    _write(subs, "ann", "90_tiny.ipynb", _answered(data["tiny"], "It <b>commutes</b>.", "6"))
+    write_submission(subs, "ann", "90_tiny.ipynb", _answered(data["tiny"], "It <b>commutes</b>.", "6"))
     moved = _answered(data["tiny"], "Order does not matter.")
     moved.cells.insert(0, moved.cells.pop())                    # answer cell moved: found by its id
-    _write(subs, "bob", "90_tiny.ipynb", moved)
-    _write(subs, "cat", "90_tiny.ipynb", data["tiny"])          # placeholder only: no answer
-    _write(subs, "dan", "90_tiny.ipynb", "{broken")
+    write_submission(subs, "bob", "90_tiny.ipynb", moved)
+    write_submission(subs, "cat", "90_tiny.ipynb", data["tiny"])          # placeholder only: no answer
+    write_submission(subs, "dan", "90_tiny.ipynb", "{broken")
     questions = marking.load_questions(refs, tmp_path / "solutions")
     collected = marking.collect(batch.discover(subs), refs, questions)
     assert [(a[0], a[2]) for a in collected["90.q1"]] == [
@@ -355,8 +356,8 @@ def test_command_line_roster_canvas_marking_and_manual(course, tmp_path, capsys)
     from course_utils.instructor import cli
     data, _ = course
     subs, out = tmp_path / "subs", tmp_path / "out"
-    _write(subs, "ann", "90_tiny.ipynb", _answered(_solve(data["tiny"], **SOLVED), "Addition commutes."))
-    _write(subs, "cat", "90_tiny.ipynb", "")
+    write_submission(subs, "ann", "90_tiny.ipynb", _answered(_solve(data["tiny"], **SOLVED), "Addition commutes."))
+    write_submission(subs, "cat", "90_tiny.ipynb", "")
     _roster(tmp_path / "r.csv", ROSTER)
     base = ["grade", "--out", str(out), "--reference", str(tmp_path / "ref"), "--roster", str(tmp_path / "r.csv"),
             "--canvas"]

@@ -76,7 +76,7 @@ def test_build_writes_nbgrader_metadata_into_notebooks_and_solutions(tmp_path):
     valid = [c for c in demo_cells() if c.id in ("intro", "todo-a", "check-05-demo", "prompt-q1", "answer-q1")]
     path = write_solution(tmp_path, valid + [stray])   # the build also derives references: one TODO per check
     assert build.build(tmp_path, check=True) == ["05_demo.ipynb", "solutions/05_demo.ipynb",
-                                                 "course_utils/references/__init__.py",
+                                                 "course_utils/references/index.py",
                                                  "course_utils/references/nb05.py"]
     build.build(tmp_path)
     assert build.build(tmp_path, check=True) == []

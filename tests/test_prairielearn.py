@@ -30,7 +30,8 @@ import pytest
 from course_utils.instructor import cli
 from course_utils.instructor.grading import prairielearn as pl
 from course_utils.instructor.grading import results
-from test_grading import SOLVED, _solve, _with, _write, tiny_course
+from submissions import write_submission
+from test_grading import SOLVED, _solve, _with, tiny_course
 
 #: results.json as PrairieLearn reads it (externalGrading docs, "Grading results"), as far as this grader uses it
 RESULTS_SCHEMA = {
@@ -102,7 +103,7 @@ def grade_with_entrypoint(course_out: Path, job: Path, files: dict, python: str 
     shutil.copytree(course_out / "questions" / "notebook_90_tiny" / "tests", job / "tests")
     (job / "student").mkdir(parents=True)
     for name, content in files.items():
-        _write(job, "student", name, content)
+        write_submission(job, "student", name, content)
     env = {**os.environ, "PL_GRADE_ROOT": str(job), "PL_PYTHON": python, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["bash", str(job / "serverFilesCourse" / pl.GRADER_DIR / "run.sh")], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -199,7 +200,7 @@ def test_unreadable_or_other_notebooks_charge_no_attempt(plcourse, tmp_path, con
     data, _ = plcourse
     if content == "other":
         content = _solve(data["other"], sub="return a - b")
-    _write(tmp_path / "job", "student", "90_tiny.ipynb", content)
+    write_submission(tmp_path / "job", "student", "90_tiny.ipynb", content)
     pl.run(tmp_path / "job", tmp_path / "ref", "90_tiny")
     got = valid_results(tmp_path / "job" / "results" / "results.json")
     assert got["gradable"] is False and got["score"] == 0 and error in got["format_errors"][0]

@@ -43,7 +43,7 @@ def test_generated_module_holds_the_solved_cell_with_header(tmp_path):
     namespace = {}
     exec(compile(text, "nb05.py", "exec"), namespace)
     assert namespace["double"](3) == 6
-    assert "'05.double': ('nb05', 'double')" in files["course_utils/references/__init__.py"]
+    assert "'05.double': ('nb05', 'double')" in files["course_utils/references/index.py"]
 
 
 @pytest.mark.parametrize("src, message", [

@@ -33,7 +33,8 @@ if os.environ.get("CI") == "true":   # CI installs the test extra, which brings 
 else:
     distributed = pytest.importorskip("distributed", reason="needs course_utils[dask]")
 
-from test_grading import SOLVED, _solve, _with, _write, tiny_course  # noqa: E402  (tests/ is on sys.path)
+from submissions import write_submission  # noqa: E402  (tests/ is on sys.path)
+from test_grading import SOLVED, _solve, _with, tiny_course  # noqa: E402
 
 from course_utils.instructor.grading import batch, runner  # noqa: E402
 
@@ -102,15 +103,15 @@ def _submissions(folder: Path, course: dict, slow: dict | None = None) -> None:
     """Solved, unsolved, partly solved, a kernel that dies, an invalid file and a wrong notebook."""
     tiny, other, name = course["tiny"], course["other"], "90_tiny.ipynb"
     solved = _solve(tiny, **SOLVED)
-    _write(folder, "solved", name, solved)
-    _write(folder, "unsolved", name, tiny)
-    _write(folder, "partly", name, _solve(tiny, add="return a + b"))
-    _write(folder, "kernel_killed", name, _with(solved, "check-90-add", "import os, signal\n"
+    write_submission(folder, "solved", name, solved)
+    write_submission(folder, "unsolved", name, tiny)
+    write_submission(folder, "partly", name, _solve(tiny, add="return a + b"))
+    write_submission(folder, "kernel_killed", name, _with(solved, "check-90-add", "import os, signal\n"
                                                 "os.kill(os.getpid(), signal.SIGKILL)", "learner-kill"))
-    _write(folder, "invalid_json", name, '{"cells": [')
-    _write(folder, "wrong_notebook", name, _solve(other, sub="return a - b"))
+    write_submission(folder, "invalid_json", name, '{"cells": [')
+    write_submission(folder, "wrong_notebook", name, _solve(other, sub="return a - b"))
     for learner, seconds in (slow or {}).items():
-        _write(folder, learner, name, _with(solved, "setup-90", f"import time\ntime.sleep({seconds})", "learner-sleep"))
+        write_submission(folder, learner, name, _with(solved, "setup-90", f"import time\ntime.sleep({seconds})", "learner-sleep"))
 
 
 def _sheet(path: Path) -> list[dict]:
@@ -297,9 +298,9 @@ def test_a_submission_that_kills_its_worker_is_marked_not_retried_forever(cluste
     client.wait_for_workers(2, timeout=180)
     course = tiny_course(tmp_path / "ref")
     subs = tmp_path / "subs"
-    _write(subs, "solved", "90_tiny.ipynb", _solve(course["tiny"], **SOLVED))
-    _write(subs, "unsolved", "90_tiny.ipynb", course["tiny"])
-    _write(subs, "doomed", "90_tiny.ipynb", _with(_solve(course["tiny"], **SOLVED), "setup-90",
+    write_submission(subs, "solved", "90_tiny.ipynb", _solve(course["tiny"], **SOLVED))
+    write_submission(subs, "unsolved", "90_tiny.ipynb", course["tiny"])
+    write_submission(subs, "doomed", "90_tiny.ipynb", _with(_solve(course["tiny"], **SOLVED), "setup-90",
                                                   "import time\ntime.sleep(12)", "learner-sleep"))
     allowed = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
     assert allowed == 1

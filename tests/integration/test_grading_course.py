@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from submissions import write_submission
 
 from course_utils.instructor.grading import batch, runner
 
@@ -26,15 +27,6 @@ def _code(source: str, cell_id: str):
     cell = nbformat.v4.new_code_cell(source)
     cell.id = cell_id
     return cell
-
-
-def _write(folder: Path, learner: str, name: str, content) -> None:
-    path = folder / learner / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, (str, bytes)):
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-    else:
-        path.write_text(json.dumps(content, indent=1))
 
 
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -76,8 +68,8 @@ def graded_course(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("course")
     subs = tmp / "subs"
     for path in STUDENT:
-        _write(subs, "solved", path.name, (ROOT / "solutions" / path.name).read_bytes())
-        _write(subs, "untouched", path.name, path.read_bytes())
+        write_submission(subs, "solved", path.name, (ROOT / "solutions" / path.name).read_bytes())
+        write_submission(subs, "untouched", path.name, path.read_bytes())
     # and one real check module rebound by a learner cell: the fresh import in the check cell undoes it
     first = nbformat.read(STUDENT[0], as_version=4)
     module = f"nb{STUDENT[0].name[:2]}"
@@ -86,13 +78,13 @@ def graded_course(tmp_path_factory):
                   f"    if _name.startswith('check_'):\n"
                   f"        setattr({module}, _name, lambda *a, **k: True)", "learner-patch")
     first.cells.insert(2, patch)
-    _write(subs, "patched", STUDENT[0].name, first)
+    write_submission(subs, "patched", STUDENT[0].name, first)
     solved = nbformat.read(ROOT / "solutions" / ROUTES_NOTEBOOK, as_version=4)
     for route, source in ROUTES.items():
         nb = nbformat.from_dict(json.loads(json.dumps(solved)))
         cell = next(c for c in nb.cells if c.get("id") == ROUTES_CELL)
         cell.source = source
-        _write(subs, f"route-{route}", ROUTES_NOTEBOOK, nb)
+        write_submission(subs, f"route-{route}", ROUTES_NOTEBOOK, nb)
     rows = batch.grade_batch(subs, tmp / "out", workers=2, limits=runner.Limits(**LIMITS), log=lambda *a: None)
     assert len(rows) == 2 * len(STUDENT) + 1 + len(ROUTES)
     return {(row["learner"], row["notebook"]): row for row in rows}, tmp / "out"
@@ -152,7 +144,7 @@ def test_two_notebook_07_at_once_grade_as_each_alone(graded_course, tmp_path):
     rows, out = graded_course
     alone = rows[("solved", TRACKED)]
     for learner in ("ann", "bob"):
-        _write(tmp_path / "subs", learner, TRACKED, (ROOT / "solutions" / TRACKED).read_bytes())
+        write_submission(tmp_path / "subs", learner, TRACKED, (ROOT / "solutions" / TRACKED).read_bytes())
     both = batch.grade_batch(tmp_path / "subs", tmp_path / "out", workers=2, limits=runner.Limits(**LIMITS),
                              log=lambda *a: None)
     columns = [c for c in alone if c not in ("learner", "submission", "sha256", "detail")]

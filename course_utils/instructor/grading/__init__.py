@@ -5,6 +5,7 @@
 - :mod:`.runner`: one submission in its own process with time and memory limits;
 - :mod:`.isolation`: each submission's own folders, environment and (as root) user; ``_launch.py`` starts
   its kernel with them;
+- :mod:`.runtime`: the course package a kernel grading notebook NN sees (no reference of NN or later);
 - :mod:`.batch`: parallel workers, ``grades.csv`` written row by row, feedback files, ``--resume``;
 - :mod:`.publish`: after grading, the roster check (:mod:`.roster`), marking sheets and ``--manual``
   (:mod:`.marking`), Canvas and long CSVs (:mod:`.exports`);
