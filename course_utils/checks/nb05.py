@@ -14,18 +14,18 @@ from ..feedback import exercise
 from ..inspection import attend, find_projections
 from .common import hidden
 
-_NAMES = ("txt_to_img", "img_to_txt", "norm_txt", "norm_img")
+BLOCK_PARTS = ("txt_to_img", "img_to_txt", "norm_txt", "norm_img")   # the block's layers, as notebook 05 names them
 
 
 def _parts(check, block):
     __tracebackhide__ = True
-    missing = [n for n in _NAMES if getattr(block, n, None) is None]
-    if missing and len(missing) == len(_NAMES):
-        check.not_implemented(f"{type(block).__name__} has none of {', '.join(_NAMES)} yet")
+    missing = [n for n in BLOCK_PARTS if getattr(block, n, None) is None]
+    if missing and len(missing) == len(BLOCK_PARTS):
+        check.not_implemented(f"{type(block).__name__} has none of {', '.join(BLOCK_PARTS)} yet")
     if missing:
         check.fail(f"create {', '.join(missing)} in __init__: txt_to_img (text queries image), img_to_txt "
                    "(image queries text), norm_txt and norm_img (nn.LayerNorm(dim)).")
-    return [getattr(block, n) for n in _NAMES]
+    return [getattr(block, n) for n in BLOCK_PARTS]
 
 
 def _check_direction_layer(check, layer, name, query, kv):

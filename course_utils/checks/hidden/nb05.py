@@ -9,13 +9,12 @@ import torch
 
 from ...inspection import attend
 from ..common import cap
-
-_NAMES = ("txt_to_img", "img_to_txt", "norm_txt", "norm_img")
+from ..nb05 import BLOCK_PARTS
 
 
 def _variants(block, img, txt):
     """The right output (two accepted poolings) and typical mistakes: name -> (B, dim) tensor."""
-    t2i, i2t, norm_t, norm_i = (getattr(block, n) for n in _NAMES)
+    t2i, i2t, norm_t, norm_i = (getattr(block, n) for n in BLOCK_PARTS)
     a_t, a_i = attend(t2i, txt, img), attend(i2t, img, txt)
     t_new, i_new = norm_t(txt + a_t), norm_i(img + a_i)
     return {
