@@ -662,3 +662,40 @@ def test_an_untested_nbval_release_is_refused(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.99.0")
     with pytest.raises(RuntimeError, match=r"nbval 0\.11\.0"):
         runner.check_engine()
+
+
+def test_the_staged_runtime_is_the_graded_release_of_its_notebook():
+    from course_utils.instructor.grading import runtime
+    root = runtime.staged(5) / "course_utils"
+    package = runtime.PACKAGE
+    assert not (root / "instructor").exists()
+    assert {p.name for p in (root / "references").glob("nb*.py")} == {
+        p.name for p in (package / "references").glob("nb*.py") if int(p.stem[2:]) < 5}
+    assert {p.name for p in (root / "checks" / "hidden").glob("nb*.py")} == {     # kept until the verdict leaves
+        p.name for p in (package / "checks" / "hidden").glob("nb*.py")}
+    assert all(p.stat().st_mode & 0o444 == 0o444 for p in root.rglob("*"))
+    assert runtime.staged(5) == runtime.staged(5) != runtime.staged(6)       # once per process and notebook
+    assert runtime.notebook_number("07_rgb_lidar_fusion.ipynb") == 7 and runtime.notebook_number("my.ipynb") is None
+
+
+def test_without_mount_namespaces_grading_goes_on_and_says_what_is_left_open(monkeypatch, tmp_path, capsys):
+    """Where the kernel cannot get a private mount namespace for the hiding, the first probe fails: grading goes on
+    without it, with a warning; where the kernel's user cannot run the course at all, it stops with a message."""
+    monkeypatch.setattr(isolation, "_MODE", {})
+    monkeypatch.setattr(isolation, "blocked_folders", lambda paths: {})
+    hide = [{"bind": "/nonexistent", "onto": "/also-nonexistent"}]
+    tried = []
+
+    def probe(user, pythonpath, private, mounts):
+        tried.append(mounts)
+        return "mount: operation not permitted" if mounts else ""
+
+    monkeypatch.setattr(isolation, "_probe", probe)
+    user = type("User", (), {"uid": 55555, "gid": 55555})()
+    assert isolation.kernel_mode(user, "/x", tmp_path, hide) == {"covers": [], "hides": False}
+    assert tried == [hide, []]
+    assert "cannot be given a private mount namespace (mount: operation not permitted)" in capsys.readouterr().err
+    monkeypatch.setattr(isolation, "_MODE", {})
+    monkeypatch.setattr(isolation, "_probe", lambda *a: "python: permission denied")
+    with pytest.raises(isolation.IsolationError, match="cannot run .* permission denied"):
+        isolation.kernel_mode(user, "/x", tmp_path, hide)
