@@ -289,7 +289,6 @@ class Submission:
     kernel_root: Path
     user: KernelUser | None = None
     mode: dict = field(default_factory=dict)          # the launch file's "mounts" (see kernel_mode())
-    hidden: bool = False                             # whether the grader's own package is hidden from the kernel
     env: dict = field(default_factory=dict)          # the pytest process's environment
     kernel_env: dict = field(default_factory=dict)   # the kernel's
 
@@ -308,8 +307,7 @@ class Submission:
             if as_root() and os.environ.get("COURSE_GRADING_KERNEL_USER") != "root":
                 sub.user = KernelUser()
                 mode = kernel_mode(sub.user, pythonpath, private, hide or [])
-                sub.hidden = mode["hides"] and bool(hide)
-                sub.mode = {"mounts": mode["covers"] + (hide if sub.hidden else [])}
+                sub.mode = {"mounts": mode["covers"] + ((hide or []) if mode["hides"] else [])}
             sub._layout(threads, pythonpath, memory_bytes)
         except BaseException:
             sub.remove()

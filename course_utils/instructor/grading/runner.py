@@ -6,10 +6,11 @@ nbval and :mod:`.plugin`), started in a private folder of the grader's with an e
 kernel is the explicitly named kernel spec ``course-grading`` from that private folder, started through
 :mod:`._launch`: its working folder, home, temporary and cache folders and its environment are the
 submission's own (:mod:`.isolation`), outside the output folder, and, when grading as root, it runs as
-an unprivileged uid of its own. It imports the course as a graded release withholding the notebook it grades
-ships it (:mod:`.runtime`): no reference of that notebook or a later one, no instructor tools; as root its mount
-namespace hides the grader's own package and checkout as well. The cell records come back through a pipe only the pytest process
-holds, each with this run's token; nothing the grader reads is a file in the kernel's reach.
+an unprivileged uid of its own. It imports the course as a graded release withholding the notebook it
+grades ships it (:mod:`.runtime`): no reference of that notebook or a later one, no instructor tools; as
+root its mount namespace hides the grader's own package and checkout as well. The cell records come back
+through a pipe only the pytest process holds, each with this run's token; nothing the grader reads is a
+file in the kernel's reach.
 Limits: ``--nbval-cell-timeout`` per cell, a wall-clock limit for the whole submission, and an
 address-space limit (``RLIMIT_AS``) that the kernel inherits.
 """
