@@ -603,6 +603,8 @@ print("PROBE " + json.dumps({
     "nb03_file": _readable(os.path.join(PACKAGE, "references", "nb03.py")),
     "instructor_file": _readable(os.path.join(PACKAGE, "instructor", "release.py")),
     "beside": sorted(os.listdir(os.path.dirname(PACKAGE))),
+    "other_nb03_file": _readable(OTHER_NB03),
+    "runtimes": sorted(os.listdir(os.path.dirname(os.path.dirname(os.path.dirname(course_utils.__file__))))),
     "imported_from": os.path.dirname(course_utils.__file__)}))
 """
 
@@ -617,9 +619,12 @@ def test_the_kernel_sees_the_course_as_a_graded_release_withholding_its_notebook
         (folder / "90_tiny.ipynb").rename(folder / name)
     ref = nbs.load_references(folder)[name]
     package = Path(runner.__file__).resolve().parents[2]
-    nb = _solve(nbformat.read(folder / name, as_version=4), add="exec(_SEEN, {'PACKAGE': _PACKAGE}); return a + b",
-                mul="return a * b")
-    nb = _with(nb, "setup-90", f"_PACKAGE = {str(package)!r}\n_SEEN = {SEEN!r}", "learner-probe")
+    from course_utils.instructor.grading import runtime
+    other = runtime.staged(13) / "course_utils" / "references" / "nb03.py"    # 13's runtime holds 03's reference
+    nb = _solve(nbformat.read(folder / name, as_version=4),
+                add="exec(_SEEN, {'PACKAGE': _PACKAGE, 'OTHER_NB03': _OTHER}); return a + b", mul="return a * b")
+    nb = _with(nb, "setup-90", f"_PACKAGE = {str(package)!r}\n_OTHER = {str(other)!r}\n_SEEN = {SEEN!r}",
+               "learner-probe")
     result = runner.grade(tmp_path / "ann", "ann", name, nbs.Match(ref, ref.name),
                           nbs.read_notebook(json.dumps(nb).encode()), runner.Limits(**LIMITS))
     assert (result.status, result.total) == ("ok", 5), (result.detail, result.checks)
@@ -629,6 +634,7 @@ def test_the_kernel_sees_the_course_as_a_graded_release_withholding_its_notebook
     assert Path(seen["imported_from"]) != package, seen     # imports go through the staged runtime
     if os.geteuid() == 0:
         assert seen["nb03_file"] != withheld and not seen["instructor_file"], seen
+        assert not seen["other_nb03_file"] and seen["runtimes"] == [Path(seen["imported_from"]).parent.name], seen
         checkout = package.parent
         if (checkout / "pyproject.toml").is_file():
             python = {checkout / Path(p).resolve().relative_to(checkout).parts[0]

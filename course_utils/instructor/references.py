@@ -1,4 +1,7 @@
-"""Derive ``course_utils/references/nbNN.py`` from the solution regions of ``solutions/NN_*.ipynb``.
+"""Derive ``course_utils/references/nbNN.py`` and ``index.py`` from the solution regions of ``solutions/NN_*.ipynb``.
+
+``index.py`` is data: ``INDEX``, exercise id -> (module, name). The code that reads it,
+``course_utils/references/__init__.py``, is written by hand.
 
 Every exercise's reference exists once: as the solved TODO cell of its notebook. A TODO cell is a
 code cell holding a solution region; it defines exactly one top-level function or class. The

@@ -49,9 +49,9 @@ def _read_token() -> str:
 def without_slow_optional_imports() -> None:
     """Leave out ``rfc3987_syntax``: jsonschema (imported by nbformat, which nbval imports) loads it when it is
     installed (``jsonschema[format-nongpl]``, which Jupyter's server packages require), and it builds about 35
-    Lark parsers at import, about 2 s of every grading process and course command (python-jsonschema/jsonschema#1428). It only
-    checks the ``iri`` and ``iri-reference`` formats, which no notebook schema uses; jsonschema treats it as
-    absent, as it does on any install without that extra."""
+    Lark parsers at import, about 2 s of every grading process and course command
+    (python-jsonschema/jsonschema#1428). It only checks the ``iri`` and ``iri-reference`` formats, which no
+    notebook schema uses; jsonschema treats it as absent, as it does on any install without that extra."""
     sys.modules.setdefault("rfc3987_syntax", None)   # a None entry makes ``import rfc3987_syntax`` raise ImportError
 
 

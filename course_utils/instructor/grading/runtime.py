@@ -11,8 +11,8 @@ in the kernel.
 :func:`staged` copies that runtime once per grading process and notebook number into a temporary folder every
 user may read, byte-compiled (kernels write no bytecode); the kernel's ``PYTHONPATH`` starts there, so every
 import of ``course_utils`` in the kernel finds it. :func:`hiding` says what the kernel's private mount namespace
-puts over the grader's own copy, so that it cannot be read by path either: the staged runtime over the package
-folder, and, where the package lies in a source checkout (``solutions/``, ``tests/``, ``.git`` beside it), an
+puts over the grader's own copy, so that it cannot be read by path either: an empty folder over the staged
+runtimes of other notebooks (which hold this one's references), the staged runtime over the package folder, and, where the package lies in a source checkout (``solutions/``, ``tests/``, ``.git`` beside it), an
 empty folder over the checkout holding only the package and the Python the kernel runs. Mount namespaces need
 root (or ``CAP_SYS_ADMIN``); without them only the imports are covered (see the threat model in
 docs/INSTRUCTORS.md).
@@ -47,17 +47,28 @@ def withheld_references(withhold_from: int | None, package: Path = PACKAGE) -> l
     return [p for p in release.withheld_files(package, withhold_from) if p.parts[0] == "references"]
 
 
+def _runtimes() -> Path:
+    """This process's folder of staged runtimes, mode 0711: a kernel may enter it (its own runtime is in there) but
+    not list it, so it cannot find the runtime of another notebook, which holds this notebook's references (13's
+    holds 03's); each runtime's name is random (``mkdtemp``). Removed when the process exits."""
+    if "folder" not in _STAGED:
+        folder = Path(tempfile.mkdtemp(prefix="course-grading-runtimes-"))
+        os.chmod(folder, 0o711)
+        atexit.register(shutil.rmtree, folder, True)
+        _STAGED["folder"] = folder
+    return _STAGED["folder"]
+
+
 def staged(withhold_from: int | None, package: Path = PACKAGE) -> Path:
     """A folder holding ``course_utils/``: ``package`` without ``instructor/`` and the withheld references.
 
-    Made once per process and ``withhold_from`` (removed when the process exits), directories 0755 and files 0644,
-    so a kernel under any uid can import it.
+    Made once per process and ``withhold_from``, in :func:`_runtimes`; directories 0755 and files 0644, so a kernel
+    under any uid can import it.
     """
     key = (withhold_from, str(package))
     with _LOCK:
         if key not in _STAGED:
-            root = Path(tempfile.mkdtemp(prefix=f"course-grading-runtime-{withhold_from}-"))
-            atexit.register(shutil.rmtree, root, True)
+            root = Path(tempfile.mkdtemp(prefix=f"{withhold_from}-", dir=_runtimes()))
             leave_out = {release.INSTRUCTOR_PACKAGE.relative_to("course_utils"),
                          *withheld_references(withhold_from, package)}
             release.copy_tree(package, root / "course_utils", leave_out)
@@ -81,14 +92,15 @@ def hiding(runtime: Path, package: Path = PACKAGE) -> list[dict]:
     ``{"cover": FOLDER, "keep": [[SOURCE, NAME], ...]}``: an empty folder over FOLDER holding only SOURCE as NAME;
     ``{"bind": SOURCE, "onto": TARGET}``: SOURCE over TARGET. ``runtime`` is what :func:`staged` returned.
     """
+    own_only = {"cover": str(runtime.parent), "keep": [[str(runtime), runtime.name]]}   # not the other notebooks'
     staged_package = str(runtime / "course_utils")
     checkout = _checkout(package)
     if checkout is None:
-        return [{"bind": staged_package, "onto": str(package)}]
+        return [own_only, {"bind": staged_package, "onto": str(package)}]
     keep = [[staged_package, package.name]]
     for needed in {Path(sys.prefix).resolve(), Path(sys.executable).resolve()}:
         if needed.is_relative_to(checkout) and needed != checkout:
             top = checkout / needed.relative_to(checkout).parts[0]
             if [str(top), top.name] not in keep:
                 keep.append([str(top), top.name])
-    return [{"cover": str(checkout), "keep": keep}]
+    return [own_only, {"cover": str(checkout), "keep": keep}]
