@@ -8,9 +8,11 @@ installed *and* you turn it on (``Tracker(..., wandb=True)``); nothing here need
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -27,12 +29,13 @@ def default_root() -> Path:
     """This process's own runs folder: made once per process under its temporary folder.
 
     Never a shared fixed path, so two notebooks (or two graded submissions) running at once never
-    append to, or ``fresh``-delete, each other's runs. Pass ``root="runs"`` to keep runs next to the
-    notebook instead.
+    append to, or ``fresh``-delete, each other's runs. Removed when the process (the kernel) exits;
+    pass ``root="runs"`` to keep runs next to the notebook instead.
     """
     pid = os.getpid()
     if pid not in _RUNS_DIR:
         _RUNS_DIR[pid] = Path(tempfile.mkdtemp(prefix="course-runs-"))
+        atexit.register(shutil.rmtree, _RUNS_DIR[pid], True)
     return _RUNS_DIR[pid]
 
 

@@ -25,3 +25,15 @@ def test_default_root_is_per_process_under_its_temp_folder(tmp_path, monkeypatch
 
 def test_explicit_root_is_kept(tmp_path):
     assert Tracker(tmp_path / "runs", "x").path == tmp_path / "runs" / "x.jsonl"
+
+
+def test_default_root_is_removed_when_the_process_exits(tmp_path):
+    """A kernel that logged runs leaves no folder behind in the temporary folder it shares with every other."""
+    import os
+    import subprocess
+    import sys
+    code = ("from course_utils.tracking import Tracker\n"
+            "t = Tracker(experiment='x'); t.log('late fusion', seed=0, val_acc=0.9); print(t.path)")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().startswith(str(tmp_path)) and not list(tmp_path.iterdir())
