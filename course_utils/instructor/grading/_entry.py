@@ -5,8 +5,9 @@ it torch) into the pytest process: the learner's code runs in the kernel, which 
 process and imports what the notebook imports. Applies the memory limit first, so the kernel
 inherits it.
 
-Before pytest starts it reads the run's token from stdin (one line; then stdin is /dev/null), so the
-token is in neither the command line nor the environment, both of which the kernel can read, and it
+Before pytest starts it reads the run's token from stdin (one line), then the judge's requests (one JSON line,
+:mod:`.judge`: the inputs drawn from the run's secret seed; then stdin is /dev/null), so the
+token and the inputs are in neither the command line nor the environment, both of which the kernel can read, and it
 marks this process non-dumpable: a kernel running as the same user (grading not as root) can then
 neither ptrace it nor open its file descriptors (the pipe to the grader) through ``/proc``. It also
 asks to be killed when the grader that started it dies (``PR_SET_PDEATHSIG``; e.g. a Dask worker killed
@@ -14,6 +15,7 @@ mid-batch), so no grading process outlives its grader; its kernel does the same 
 """
 import ctypes
 import importlib.util
+import json
 import os
 import resource
 import sys
@@ -38,12 +40,18 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _read_token() -> str:
+def _read_token() -> tuple[str, dict]:
+    """The run's token (first line) and the judge's requests (second line, JSON; empty: none)."""
     token = sys.stdin.readline().strip()
+    line = sys.stdin.readline().strip()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return token
+    try:
+        judge = json.loads(line) if line else {}
+    except json.JSONDecodeError:
+        judge = {}
+    return token, judge if isinstance(judge, dict) else {}
 
 
 def without_slow_optional_imports() -> None:
@@ -66,12 +74,13 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _not_dumpable()
     _die_with_parent()
-    token = _read_token()
+    token, judge = _read_token()
     spec = importlib.util.spec_from_file_location("course_grading_plugin", os.path.join(here, "plugin.py"))
     plugin = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = plugin
     spec.loader.exec_module(plugin)
     plugin.TOKEN = token
+    plugin.JUDGE = judge
     import pytest
     return int(pytest.main(sys.argv[1:], plugins=[plugin]))
 

@@ -24,6 +24,15 @@ and drops the reply's status), so the plugin replaces that method, and it does s
 release it is tested against (:data:`TESTED_NBVAL`, pinned in the ``instructor`` extra): on any other
 release grading stops at once with a message saying so, rather than grading with a changed engine.
 
+For the exercises the judge decides (:mod:`.judge`), after their check cell ran the plugin sends the kernel the
+judge's request for that check (source the runner made, handed over on stdin with the token, see ``_entry.py``),
+waits for its reply within the request's time limit, and adds what the kernel wrote on stdout after the run's
+marker to the cell's record, bounded in size::
+
+    {"event": "cell", ..., "judge": {"reply": "<one JSON line>"}}   or   {"judge": {"error": "why not"}}
+
+Only stdout stream messages whose parent is that execute request count; the runner decodes and judges the reply.
+
 Deliberately light: no torch, no ``course_utils`` imports (the runner loads this file by path).
 """
 from __future__ import annotations
@@ -109,6 +118,8 @@ def pytest_configure(config):
 
 #: set by ``_entry.py`` from its stdin before pytest starts; every record carries it
 TOKEN = ""
+#: set by ``_entry.py`` from its stdin: {"marker", "max_reply", "timeout", "requests": {check id: source}}
+JUDGE: dict = {}
 
 
 class _Log:
@@ -195,6 +206,63 @@ def _classify(item, excinfo) -> tuple[str, str]:
     return "failed", text.splitlines()[0] if text else type(exc).__name__
 
 
+def ask_judge(kernel, code: str, marker: str, max_reply: int, timeout: float) -> dict:
+    """Run the judge's ``code`` in ``kernel``; ``{"reply": text after the marker}`` or ``{"error": why not}``.
+
+    Reads only the shell reply and the iopub messages of this execute request (its msg_id), and of those only
+    the stdout stream, at most ``max_reply`` bytes (plus the marker); exactly one line must start with the marker.
+    """
+    if kernel is None or not kernel.is_alive():
+        return {"error": "the kernel is not running"}
+    saved = getattr(kernel, "_grading_reply_status", "ok")
+    chunks, size, too_large = [], 0, False
+    limit = max_reply + len(marker) + 1024
+    try:
+        msg_id = kernel.execute_cell_input(code, allow_stdin=False)
+        deadline = time.monotonic() + timeout
+        kernel.await_reply(msg_id, timeout=timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Empty()
+            try:
+                msg = kernel.get_message(stream="iopub", timeout=min(0.5, remaining))
+            except Empty:
+                if not kernel.is_alive():
+                    raise KernelDied("the kernel died while answering the grader")
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            content = msg.get("content", {})
+            if msg.get("msg_type") == "stream" and content.get("name") == "stdout":
+                text = content.get("text", "")
+                if not too_large and size + len(text) <= limit:
+                    chunks.append(text)
+                    size += len(text)
+                else:
+                    too_large = True
+            elif msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
+                break
+    except Empty:
+        try:
+            kernel.interrupt()
+        except Exception:
+            pass
+        return {"error": f"the kernel did not answer the grader within {timeout:g} s"}
+    except KernelDied as error:
+        return {"error": str(error)}
+    except Exception as error:      # a broken channel, an aborted request: that exercise fails, grading goes on
+        return {"error": f"{type(error).__name__}: {str(error)[:200]}"}
+    finally:
+        kernel._grading_reply_status = saved
+    if too_large:
+        return {"error": f"the answer on stdout is larger than {max_reply >> 20} MiB"}
+    lines = [line for line in "".join(chunks).splitlines() if line.startswith(marker)]
+    if len(lines) != 1:
+        return {"error": f"{len(lines)} answer lines on stdout (expected exactly one)"}
+    return {"reply": lines[0][len(marker):]}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item):
     kernel = getattr(getattr(item, "parent", None), "kernel", None)
@@ -235,4 +303,10 @@ def pytest_runtest_makereport(item, call):
         "seconds": round(call.stop - call.start, 3),
         "phase": call.when,
     }
+    check = record["check"]
+    requests = JUDGE.get("requests") or {}
+    if call.when == "call" and isinstance(check, str) and check in requests \
+            and outcome not in ("timeout", "kernel_died", "not_run", "skipped"):
+        record["judge"] = ask_judge(getattr(item.parent, "kernel", None), requests[check], JUDGE["marker"],
+                                    int(JUDGE.get("max_reply", 4 << 20)), float(JUDGE.get("timeout", 60)))
     _log(item.config).write(record)

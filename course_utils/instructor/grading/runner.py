@@ -202,11 +202,13 @@ def _split(records: list) -> tuple[list, int | None]:
     return cells, pid
 
 
-def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits) -> tuple[int | None, str, bool, list]:
+def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits,
+               judge_payload: dict | None = None) -> tuple[int | None, str, bool, list]:
     """Run nbval on ``notebook`` (in ``sub.work``); return (exit code or None, output tail, wall timed out, cells).
 
     The records come back through a pipe that only the pytest process holds, each carrying a token the
-    runner made for this run and handed to pytest on its stdin.
+    runner made for this run and handed to pytest on its stdin, with the judge's requests
+    (``judge_payload``, :meth:`.judge.Session.payload`) on the line after it.
     """
     private = sub.private
     ini = private / "pytest.ini"
@@ -238,7 +240,7 @@ def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits) -> tup
                                   daemon=True)
         reader.start()
         try:
-            proc.stdin.write(token.encode() + b"\n")
+            proc.stdin.write(token.encode() + b"\n" + json.dumps(judge_payload or {}).encode() + b"\n")
             proc.stdin.close()
         except OSError:
             pass
@@ -266,8 +268,14 @@ def run_pytest(notebook: Path, sub: isolation.Submission, limits: Limits) -> tup
     return code, tail, timed_out, cells
 
 
-def score(reference: nbs.Reference, cells: list) -> list:
-    """One :class:`CheckResult` per check of the reference, from the plugin's cell records."""
+def score(reference: nbs.Reference, cells: list, judge=None) -> list:
+    """One :class:`CheckResult` per check of the reference, from the plugin's cell records.
+
+    For a check the ``judge`` (a :class:`.judge.Session`) holds a request for, the points are the judge's verdict
+    alone: the kernel's outputs on the grader's secret inputs, judged here by the course's check (a check cell
+    that "passed" in the kernel with outputs that do not match earns 0, and the message names the mistake).
+    The in-kernel cell still counts where it did not finish (timeout, dead kernel): nothing could be asked then.
+    """
     by_check = {}
     for rec in cells:
         if rec.get("check") in reference.checks and rec["check"] not in by_check:
@@ -277,6 +285,13 @@ def score(reference: nbs.Reference, cells: list) -> list:
         rec = by_check.get(check)
         if rec is None:
             results.append(CheckResult(check, 0, points, "missing", "not run: grading stopped before this check"))
+            continue
+        if judge is not None and check in judge.requests and rec["outcome"] in ("passed", "failed"):
+            passed, message = judge.verdict(check, rec.get("judge"))
+            if not passed and rec["outcome"] == "passed":
+                message = f"the grader's own check of your outputs failed: {message}"
+            results.append(CheckResult(check, points if passed else 0, points, "passed" if passed else "failed",
+                                       "" if passed else message, rec.get("output", "")))
             continue
         passed = rec["outcome"] == "passed"
         results.append(CheckResult(check, points if passed else 0, points, rec["outcome"],
@@ -325,7 +340,11 @@ START_ATTEMPTS = 3
 
 
 def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str, hide: list):
-    """One grading process on ``nb`` in fresh folders: (status, detail, wall timed out, cells)."""
+    """One grading process on ``nb`` in fresh folders: (status, detail, wall timed out, cells, judge session).
+
+    Each process gets a judge of its own (:mod:`.judge`): a fresh secret, so fresh inputs, every run."""
+    from . import judge
+    session = judge.Session().prepare(ref.checks)
     sub = isolation.Submission.create(limits.threads, pythonpath, limits.memory_bytes, hide)
     try:
         restored = nbs.restore(nb, ref)
@@ -333,9 +352,9 @@ def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str, hide: l
         nbs.write(restored, target)
         if sub.user is not None:
             os.chown(target, sub.user.uid, sub.user.gid)
-        code, tail, wall, cells = run_pytest(target, sub, limits)
+        code, tail, wall, cells = run_pytest(target, sub, limits, session.payload())
         status, detail = status_of(cells, code, tail, wall, limits)
-        return status, detail, wall, cells
+        return status, detail, wall, cells, session
     finally:
         sub.remove()
 
@@ -356,12 +375,12 @@ def grade(submission: Path, learner: str, relpath: str, match: nbs.Match, nb, li
     pythonpath = os.pathsep.join(p for p in (str(learner_runtime), os.environ.get("PYTHONPATH")) if p)
     hide = runtime.hiding(learner_runtime)
     for _ in range(START_ATTEMPTS):
-        status, detail, wall, cells = _grade_once(nb, ref, limits, pythonpath, hide)
+        status, detail, wall, cells, session = _grade_once(nb, ref, limits, pythonpath, hide)
         if status != GRADER_ERROR:
             break
     if status == GRADER_ERROR:
         detail = f"{detail} (the same in each of {START_ATTEMPTS} runs)"
-    checks = score(ref, cells)
+    checks = score(ref, cells, session)
     if wall:
         for c in checks:
             if c.outcome == "missing":

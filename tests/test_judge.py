@@ -1,0 +1,344 @@
+"""The judge (course_utils/instructor/grading/judge.py): verdicts computed in the grader from the kernel's outputs on
+secret inputs.
+
+Most tests run the kernel-side source in this process (:func:`ask`, the same source the grading kernel runs) on
+the correct forms and the mistakes the notebooks' own tests use (collected from their parametrize marks), and
+require the judge's verdict and message to be the same as the in-kernel check's. The last tests grade a tiny
+course notebook through the real path (nbval, a kernel, the plugin's request) with forged submissions.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import io
+import json
+import re
+
+import nbformat
+import pytest
+import torch
+from submissions import write_submission
+
+from course_utils.instructor.grading import batch, judge, runner
+
+SECRET = 0x5EC12E7          # fixed, so that a failure is repeatable; test_many_secrets draws others
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def session():
+    return judge.Session(SECRET).prepare(list(judge.JUDGED))
+
+
+def run_kernel_side(session, exercise: str, namespace: dict) -> str:
+    """What the kernel writes on stdout for the judge's request of ``exercise`` (the source run in ``namespace``)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        exec(session.payload()["requests"][exercise], namespace)
+    return buffer.getvalue()
+
+
+def ask(session, exercise: str, fn) -> dict:
+    """The plugin's record of the kernel's answer when the notebook's answer to ``exercise`` is ``fn``."""
+    out = run_kernel_side(session, exercise, {judge.JUDGED[exercise].name: fn})
+    lines = [line for line in out.splitlines() if line.startswith(session.marker)]
+    assert len(lines) == 1
+    return {"reply": lines[0][len(session.marker):]}
+
+
+# -- the wire format ---------------------------------------------------------------------------------------
+def test_encoding_round_trip():
+    value = {"a": [torch.randn(3, 4), torch.arange(6).reshape(2, 3), torch.tensor(True), torch.zeros(0, 5)],
+             "b": (1.5, float("nan"), float("-inf"), 7, True, None, "text"),
+             "c": torch.randn(2, dtype=torch.float64).requires_grad_(), "d": torch.randn(3).to(torch.bfloat16)}
+    back = judge.decode(json.loads(json.dumps(judge.encode(value))))
+    for x, y in zip(back["a"], value["a"]):
+        assert x.dtype == y.dtype and torch.equal(x, y)
+    assert back["b"][0] == 1.5 and back["b"][1] != back["b"][1] and back["b"][2:] == (float("-inf"), 7, True,
+                                                                                       None, "text")
+    assert torch.equal(back["c"], value["c"].detach()) and torch.equal(back["d"], value["d"])
+    assert not any(isinstance(v, bytes) for v in back["b"])
+    with pytest.raises(ValueError, match="no wire form"):
+        judge.encode(object())
+
+
+def _tensor(**fields):
+    body = {"dtype": "float32", "shape": [2], "data": base64.b64encode(bytes(8)).decode(), **fields}
+    return {"tensor": {k: v for k, v in body.items() if v is not None}}
+
+
+@pytest.mark.parametrize("obj, message", [
+    (_tensor(data="not base64!"), "base64"),
+    (_tensor(shape=[3]), "bytes of data"),
+    (_tensor(shape=[-1, 2]), "shape"),
+    (_tensor(shape="2"), "shape"),
+    (_tensor(dtype="object"), "dtype"),
+    (_tensor(data=None), "without its data"),
+    (_tensor(extra=1), "unknown fields"),
+    ({"tensor": {}, "more": 1}, "not a value"),
+    ({"pickle": "gASV"}, "unknown kind"),
+    ({"float": "1e999"}, "float spelled"),
+    ({"dict": [[1, 2]]}, "key, value"),
+    ([[[[[[[[[[[1]]]]]]]]]]], "nested deeper"),
+])
+def test_malformed_values_are_named(obj, message):
+    with pytest.raises(judge.Malformed, match=message):
+        judge.decode(obj)
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({"reply": "not json"}, "not JSON"),
+    ({"reply": json.dumps({"replies": []})}, "0 results for 5 calls"),
+    ({"reply": json.dumps({"replies": [{"value": {"tensor": {"dtype": "float32", "shape": [16, 4],
+                                                             "data": "AAAA"}}}] * 5})}, "bytes of data"),
+    ({"reply": json.dumps({"replies": [{"value": 1, "extra": 2}] * 5})}, "fields"),
+    ({"reply": json.dumps({"replies": [1] * 5})}, "not an object"),
+    ({"reply": json.dumps({"replies": [], "more": 1})}, "one field"),
+    ({"reply": "[" * 100000 + "]" * 100000}, "not JSON|one JSON object"),
+    ({"reply": " " * (judge.MAX_REPLY + 1)}, "larger than 4 MiB"),
+    ({"error": "the kernel did not answer the grader within 60 s"}, "did not answer"),
+    ({"reply": json.dumps({"missing": "product_of_experts"})}, "defines no 'product_of_experts'"),
+    (None, "could not ask the kernel"),
+])
+def test_malformed_replies_fail_the_exercise_with_a_message(session, answer, message):
+    passed, text = session.verdict("03.product_of_experts", answer)
+    assert not passed and re.search(message, text), text
+    assert text.startswith("Exercise 03.product_of_experts")
+
+
+def test_made_up_tensors_of_the_right_shape_earn_nothing(session):
+    """A kernel that answers every call with random data of the reference's shapes and dtypes (and, where a
+    gradient is asked for, random gradients)."""
+    gen = torch.Generator().manual_seed(1)
+
+    def fake(value):
+        if isinstance(value, dict) and "tensor" in value:
+            t = judge.decode(value)
+            t = torch.randn(t.shape, generator=gen).to(t.dtype) if t.is_floating_point() else t
+            return judge.encode(t)
+        if isinstance(value, dict) and "tuple" in value:
+            return {"tuple": [fake(v) for v in value["tuple"]]}
+        if isinstance(value, float):
+            return float(torch.rand((), generator=gen))
+        return value
+
+    for exercise in judge.JUDGED:
+        honest = json.loads(ask(session, exercise, _reference_copy(exercise))["reply"])
+        made_up = {"replies": [{**r, "value": fake(r["value"])} if "value" in r else r for r in honest["replies"]]}
+        for r in made_up["replies"]:
+            if "grads" in r:
+                r["grads"] = [fake(g) for g in r["grads"]]
+        passed, message = session.verdict(exercise, {"reply": json.dumps(made_up)})
+        assert not passed and message, exercise
+
+
+def test_a_reply_to_other_inputs_earns_nothing():
+    """Answers computed by a correct function, but on the inputs of another run (another secret): the inputs
+    the grader checks are its own."""
+    mine, other = judge.Session(1).prepare(["03.product_of_experts"]), judge.Session(2).prepare(["03.product_of_experts"])
+    answer = ask(other, "03.product_of_experts", _reference_copy("03.product_of_experts"))
+    passed, message = mine.verdict("03.product_of_experts", answer)
+    assert not passed and "differs from the reference" in message
+    assert ask(mine, "03.product_of_experts", _reference_copy("03.product_of_experts")) != answer
+
+
+def test_the_inputs_are_secret():
+    """The calls recorded under two secrets differ, and neither is the check's own seed-0 input."""
+    calls = [judge.Session(s).prepare(["00.standardize"]).requests["00.standardize"].calls[0]["args"] for s in (1, 2)]
+    gen = torch.Generator().manual_seed(0)
+    public = 3.0 + 2.5 * torch.randn(200, 5, generator=gen) * torch.arange(1, 6)
+    decoded = [judge.decode(c)[0] for c in calls]
+    assert not torch.equal(decoded[0], decoded[1])
+    assert not any(torch.equal(d, public) for d in decoded)
+
+
+def test_many_secrets_keep_the_references_passing():
+    """The checks' properties hold for inputs nobody chose: prepare() fails where the reference would not pass."""
+    for secret in range(101, 116):
+        judge.Session(secret).prepare(list(judge.JUDGED))
+
+
+# -- the same verdicts as the notebooks' tests -------------------------------------------------------------
+#: exercise -> (test module, tests of correct forms, tests of mistakes (argument names: fn/fuse/kind, message/words))
+PARITY = {
+    "00.standardize": ("test_checks_nb00_nb01", ["test_standardize_accepts"], ["test_standardize_rejects"]),
+    "03.product_of_experts": ("test_nb02_nb03", ["test_product_of_experts_accepts_correct_variants"],
+                              ["test_product_of_experts_rejects_mistakes"]),
+    "04.sdpa": ("test_nb04_nb05", ["test_sdpa_check_accepts_correct"], ["test_sdpa_check_rejects_mistakes"]),
+    "07.fuse": ("test_nb07", ["test_check_accepts_correct_fusions"], ["test_check_rejects_typical_mistakes"]),
+    "09.infonce": ("test_nb09", ["test_info_nce_check_accepts"], ["test_info_nce_check_rejects"]),
+    "09.recall_at_k": ("test_nb09", ["test_recall_check_accepts"],
+                       ["test_recall_check_rejects_ties_that_help_the_match", "test_recall_check_rejects"]),
+    "10.tensor_fusion": ("test_nb10", ["test_tensor_fusion_check_accepts"], ["test_tensor_fusion_check_rejects"]),
+    "11.auxiliary_loss": ("test_nb11", ["test_auxiliary_loss_check_accepts_correct_forms"],
+                          ["test_auxiliary_loss_check_rejects_typical_mistakes"]),
+    "12.mutual_information": ("test_nb12", ["test_mutual_information_check_accepts"],
+                              ["test_mutual_information_check_rejects"]),
+}
+
+
+def _cases(module_name: str, tests: list) -> list:
+    module = importlib.import_module(module_name)
+    cases = []
+    for test in tests:
+        marks = [m for m in getattr(module, test).pytestmark if m.name == "parametrize"]
+        for values in marks[0].args[1]:
+            values = values if isinstance(values, tuple) else (values,)
+            if module_name == "test_nb11" and isinstance(values[0], str):   # (kind, message): module._mistake(kind)
+                values = (module._mistake(values[0]), *values[1:])
+            cases.append(values)
+    return cases
+
+
+def _reference_copy(exercise: str):
+    from copies import own
+    return own(exercise)
+
+
+CORRECT = [pytest.param(ex, i, id=f"{ex}-{i}") for ex, (m, ok, _) in PARITY.items()
+           for i in range(len(_cases(m, ok)))]
+MISTAKES = [pytest.param(ex, i, id=f"{ex}-{i}") for ex, (m, _, bad) in PARITY.items()
+            for i in range(len(_cases(m, bad)))]
+
+
+@pytest.mark.parametrize("exercise, index", CORRECT)
+def test_every_correct_form_passes_the_judge(session, exercise, index):
+    module, ok, _ = PARITY[exercise]
+    fn, = _cases(module, ok)[index]
+    passed, message = session.verdict(exercise, ask(session, exercise, fn))
+    assert passed, message
+
+
+@pytest.mark.parametrize("exercise, index", MISTAKES)
+def test_every_mistake_fails_the_judge_naming_the_same_mistake(session, exercise, index):
+    module, _, bad = PARITY[exercise]
+    fn, message = _cases(module, bad)[index]
+    passed, text = session.verdict(exercise, ask(session, exercise, fn))
+    assert not passed
+    found = message in text if module == "test_nb04_nb05" else re.search(message, text)   # sdpa: words, not regex
+    assert found, f"expected {message!r} in: {text}"
+    assert exercise in text
+
+
+@pytest.mark.parametrize("exercise", list(judge.JUDGED))
+def test_unfinished_answers_are_not_implemented_yet(session, exercise):
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+    passed, text = session.verdict(exercise, ask(session, exercise, stub))
+    assert not passed and "not implemented yet" in text
+
+
+def test_the_kernel_side_leaves_the_namespace_as_it_was(session):
+    namespace = {"product_of_experts": _reference_copy("03.product_of_experts")}
+    before = set(namespace)
+    run_kernel_side(session, "03.product_of_experts", namespace)
+    assert set(namespace) - {"__builtins__"} == before
+
+
+def test_a_missing_function_is_named(session):
+    out = run_kernel_side(session, "04.sdpa", {})
+    passed, text = session.verdict("04.sdpa", {"reply": out.strip()[len(session.marker):]})
+    assert not passed and "scaled_dot_product_attention" in text
+
+
+# -- through the grader: nbval, a kernel, the plugin's request ---------------------------------------------
+def _code(source: str, cell_id: str, check: str | None = None, points: int = 0):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.id = cell_id
+    if check:
+        cell.metadata = {"course": {"check": check, "points": points}, "editable": False, "deletable": False}
+    return cell
+
+
+POE_TODO = "def product_of_experts(img_logits, txt_logits):\n    raise NotImplementedError()"
+POE_SOLVED = ("def product_of_experts(img_logits, txt_logits):\n"
+              "    return torch.log_softmax(img_logits.log_softmax(-1) + txt_logits.log_softmax(-1), -1)")
+POE_MIXTURE = ("def product_of_experts(img_logits, txt_logits):\n"
+               "    return torch.log((img_logits.softmax(-1) + txt_logits.softmax(-1)) / 2)")
+#: every course check module's check_* prints "ok" and passes (the forgery of issue 31)
+FORGED_CHECKS = '''import sys, types, importlib.machinery
+class _Fake(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("check_"):
+            return lambda *a, **k: print("Exercise passed.") or True
+        raise AttributeError(name)
+class _Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("course_utils.checks.nb"):
+            return importlib.machinery.ModuleSpec(name, self)
+    def create_module(self, spec):
+        return _Fake(spec.name)
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, _Finder())'''
+#: made-up, plausible answers: normalised log-probabilities of the right shape
+MADE_UP = ("def product_of_experts(img_logits, txt_logits):\n"
+           "    return torch.randn_like(img_logits).log_softmax(-1)")
+#: a kernel that rewrites the judge's answer line: random data of the right shapes and dtypes for every call
+LYING_STDOUT = '''import sys, json, base64, os
+_write = sys.stdout.write
+def _lie(text, _write=_write):
+    if text.startswith("@@course-judge-"):
+        marker, _, body = text.partition("@@{")
+        reply = json.loads("{" + body)
+        for r in reply.get("replies", []):
+            t = r.get("value", {}).get("tensor")
+            if t:
+                t["data"] = base64.b64encode(os.urandom(len(base64.b64decode(t["data"])))).decode()
+        text = marker + "@@" + json.dumps(reply) + "\\n"
+    return _write(text)
+sys.stdout.write = _lie'''
+
+
+def tiny_03(folder):
+    """A course notebook 03_tiny.ipynb with the real check cell of 03.product_of_experts (1 point)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook(cells=[
+        _code("import torch", "setup-03"),
+        _code(POE_TODO, "941e46e2690d"),
+        _code("from course_utils.checks import nb03\nnb03.check_product_of_experts(product_of_experts)",
+              "check-03-product-of-experts", "03.product_of_experts", 1),
+    ])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nb, folder / "03_tiny.ipynb")
+    return nb
+
+
+def _variant(nb, answer: str, before: str = ""):
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.cells[1].source = answer
+    if before:
+        nb.cells.insert(1, _code(before, "learner-cell"))
+    return nb
+
+
+def test_grading_through_the_kernel(tmp_path):
+    """Honest answers earn what they earn; forged checks, made-up answers and a lying kernel earn nothing."""
+    nb = tiny_03(tmp_path / "ref")
+    subs = tmp_path / "subs"
+    cases = {"solved": (_variant(nb, POE_SOLVED), "1", ""),
+             "mixture": (_variant(nb, POE_MIXTURE), "0", "mixture"),
+             "forged": (_variant(nb, POE_TODO, FORGED_CHECKS), "0", "not implemented yet"),
+             "made_up": (_variant(nb, MADE_UP, FORGED_CHECKS), "0", "differs from the reference"),
+             "lying": (_variant(nb, POE_SOLVED, FORGED_CHECKS + "\n" + LYING_STDOUT), "0", "")}
+    for learner, (content, _, _) in cases.items():
+        write_submission(subs, learner, "03_tiny.ipynb", content)
+    limits = runner.Limits(cell_timeout=60, wall_timeout=240, memory_bytes=4 << 30)
+    rows = batch.grade_batch(subs, tmp_path / "out", reference=tmp_path / "ref", workers=2, limits=limits,
+                             log=lambda *a: None)
+    got = {row["learner"]: row for row in rows}
+    for learner, (_, points, message) in cases.items():
+        row = got[learner]
+        assert row["status"] == "ok" and row["03.product_of_experts"] == points, (learner, row)
+        feedback = (tmp_path / "out" / "feedback" / learner / "03_tiny.md").read_text()
+        assert message in feedback, (learner, feedback)
+    forged = (tmp_path / "out" / "feedback" / "forged" / "03_tiny.md").read_text()
+    assert "grader's own check" in forged          # the in-kernel cell "passed"; the judge's verdict decided
