@@ -282,20 +282,18 @@ sys.meta_path.insert(0, _Finder())'''
 #: made-up, plausible answers: normalised log-probabilities of the right shape
 MADE_UP = ("def product_of_experts(img_logits, txt_logits):\n"
            "    return torch.randn_like(img_logits).log_softmax(-1)")
-#: a kernel that rewrites the judge's answer line: random data of the right shapes and dtypes for every call
-LYING_STDOUT = '''import sys, json, base64, os
-_write = sys.stdout.write
-def _lie(text, _write=_write):
-    if text.startswith("@@course-judge-"):
-        marker, _, body = text.partition("@@{")
-        reply = json.loads("{" + body)
-        for r in reply.get("replies", []):
-            t = r.get("value", {}).get("tensor")
+#: a kernel that rewrites the judge's answer: random data of the right shapes and dtypes for every call (it patches
+#: json.dumps, which the kernel-side source calls; IPython re-wraps sys.stdout.write in every cell)
+LYING_KERNEL = '''import json, base64, os
+_dumps = json.dumps
+def _lie(obj, *args, _dumps=_dumps, **kwargs):
+    if isinstance(obj, dict) and "replies" in obj:
+        for r in obj["replies"]:
+            t = r.get("value", {}).get("tensor") if isinstance(r.get("value"), dict) else None
             if t:
                 t["data"] = base64.b64encode(os.urandom(len(base64.b64decode(t["data"])))).decode()
-        text = marker + "@@" + json.dumps(reply) + "\\n"
-    return _write(text)
-sys.stdout.write = _lie'''
+    return _dumps(obj, *args, **kwargs)
+json.dumps = _lie'''
 
 
 def tiny_03(folder):
@@ -328,7 +326,7 @@ def test_grading_through_the_kernel(tmp_path):
              "mixture": (_variant(nb, POE_MIXTURE), "0", "mixture"),
              "forged": (_variant(nb, POE_TODO, FORGED_CHECKS), "0", "not implemented yet"),
              "made_up": (_variant(nb, MADE_UP, FORGED_CHECKS), "0", "differs from the reference"),
-             "lying": (_variant(nb, POE_SOLVED, FORGED_CHECKS + "\n" + LYING_STDOUT), "0", "")}
+             "lying": (_variant(nb, POE_SOLVED, FORGED_CHECKS + "\n" + LYING_KERNEL), "0", "differs from the")}
     for learner, (content, _, _) in cases.items():
         write_submission(subs, learner, "03_tiny.ipynb", content)
     limits = runner.Limits(cell_timeout=60, wall_timeout=240, memory_bytes=4 << 30)
@@ -342,3 +340,80 @@ def test_grading_through_the_kernel(tmp_path):
         assert message in feedback, (learner, feedback)
     forged = (tmp_path / "out" / "feedback" / "forged" / "03_tiny.md").read_text()
     assert "grader's own check" in forged          # the in-kernel cell "passed"; the judge's verdict decided
+
+
+def test_secret_seeds_in_threads_do_not_mix():
+    """Graders grade submissions in threads: each session's inputs are its own secret's, as when run alone."""
+    import threading
+    alone = {s: judge.Session(s).prepare(["03.product_of_experts", "00.standardize"]) for s in (11, 12, 13, 14)}
+    together = {}
+
+    def prepare(s):
+        together[s] = judge.Session(s).prepare(["03.product_of_experts", "00.standardize"])
+    threads = [threading.Thread(target=prepare, args=(s,)) for s in alone]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in alone:
+        for ex in alone[s].requests:
+            assert [c["key"] for c in together[s].requests[ex].calls] == [c["key"] for c in alone[s].requests[ex].calls]
+    assert torch.Generator is judge._REAL[0] and torch.manual_seed is judge._REAL[1]
+
+
+# -- the plugin's request: only stdout of its own execute request, bounded ----------------------------------
+class FakeKernel:
+    """Stands in for nbval's RunningKernel: answers an execute request with the given iopub messages."""
+
+    def __init__(self, messages, reply=True):
+        self.messages, self.reply, self.interrupted = messages, reply, False
+
+    def is_alive(self):
+        return True
+
+    def execute_cell_input(self, code, allow_stdin=None):
+        self.queue = [({"msg_id": mid}, t, c) for mid, t, c in self.messages]
+        return "mine"
+
+    def await_reply(self, msg_id, timeout=None):
+        from queue import Empty
+        if not self.reply:
+            raise Empty()
+
+    def get_message(self, stream, timeout=None):
+        from queue import Empty
+        if not self.queue:
+            raise Empty()
+        parent, msg_type, content = self.queue.pop(0)
+        return {"parent_header": parent, "msg_type": msg_type, "content": content}
+
+    def interrupt(self):
+        self.interrupted = True
+
+
+def _stdout(mid, text):
+    return (mid, "stream", {"name": "stdout", "text": text})
+
+
+IDLE = ("mine", "status", {"execution_state": "idle"})
+
+
+@pytest.mark.parametrize("messages, expected", [
+    ([_stdout("mine", "noise\n@@m@@{\"a\": 1}\n"), IDLE], {"reply": "{\"a\": 1}"}),
+    ([_stdout("other", "@@m@@{\"fake\": 1}\n"), _stdout("mine", "@@m@@{\"a\": 1}\n"), IDLE], {"reply": "{\"a\": 1}"}),
+    ([("mine", "stream", {"name": "stderr", "text": "@@m@@{\"fake\": 1}\n"}), _stdout("mine", "@@m@@{}\n"), IDLE],
+     {"reply": "{}"}),
+    ([_stdout("mine", "@@m@@{}\n@@m@@{}\n"), IDLE], {"error": "2 answer lines on stdout (expected exactly one)"}),
+    ([_stdout("mine", "no answer\n"), IDLE], {"error": "0 answer lines on stdout (expected exactly one)"}),
+    ([_stdout("mine", "@@m@@" + "x" * 3000 + "\n"), IDLE], {"error": "the answer on stdout is larger than 1000 bytes"}),
+])
+def test_the_plugin_reads_only_its_own_requests_stdout(messages, expected):
+    from course_utils.instructor.grading import plugin
+    assert plugin.ask_judge(FakeKernel(messages), "code", "@@m@@", 1000, 5) == expected
+
+
+def test_a_request_the_kernel_does_not_answer_in_time_is_interrupted():
+    from course_utils.instructor.grading import plugin
+    kernel = FakeKernel([], reply=False)
+    assert "did not answer the grader within 5 s" in plugin.ask_judge(kernel, "code", "@@m@@", 1000, 5)["error"]
+    assert kernel.interrupted

@@ -263,6 +263,7 @@ def kernel_code(name: str, calls: list, marker: str) -> str:
 
 # -- secret seeds ---------------------------------------------------------------------------------------
 _LOCK = threading.Lock()       # the seeds are mixed by patching torch: one check runs at a time in this process
+_REAL = (torch.Generator, torch.manual_seed)     # torch's own, taken at import (never a patched one)
 
 
 def mix(secret: int, seed) -> int:
@@ -274,7 +275,7 @@ def mix(secret: int, seed) -> int:
 @contextlib.contextmanager
 def secret_seeds(secret: int):
     """Run a check with every seed it sets mixed with ``secret``, output captured, torch's random state kept."""
-    real_generator, real_seed = torch.Generator, torch.manual_seed
+    real_generator, real_seed = _REAL
 
     class Generator(real_generator):
         def manual_seed(self, seed):

@@ -256,7 +256,8 @@ def ask_judge(kernel, code: str, marker: str, max_reply: int, timeout: float) ->
     finally:
         kernel._grading_reply_status = saved
     if too_large:
-        return {"error": f"the answer on stdout is larger than {max_reply >> 20} MiB"}
+        size = f"{max_reply >> 20} MiB" if max_reply >= 1 << 20 else f"{max_reply} bytes"
+        return {"error": f"the answer on stdout is larger than {size}"}
     lines = [line for line in "".join(chunks).splitlines() if line.startswith(marker)]
     if len(lines) != 1:
         return {"error": f"{len(lines)} answer lines on stdout (expected exactly one)"}
