@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import isolation, runtime
+from . import isolation, judged, runtime
 from . import notebooks as nbs
 
 ENTRY = Path(__file__).resolve().parent / "_entry.py"
@@ -343,8 +343,10 @@ def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str, hide: l
     """One grading process on ``nb`` in fresh folders: (status, detail, wall timed out, cells, judge session).
 
     Each process gets a judge of its own (:mod:`.judge`): a fresh secret, so fresh inputs, every run."""
-    from . import judge
-    session = judge.Session().prepare(ref.checks)
+    session = None
+    if judged.any_judged(ref.checks):       # judge imports torch: only where there is something to judge
+        from . import judge
+        session = judge.Session().prepare(ref.checks)
     sub = isolation.Submission.create(limits.threads, pythonpath, limits.memory_bytes, hide)
     try:
         restored = nbs.restore(nb, ref)
@@ -352,7 +354,7 @@ def _grade_once(nb, ref: nbs.Reference, limits: Limits, pythonpath: str, hide: l
         nbs.write(restored, target)
         if sub.user is not None:
             os.chown(target, sub.user.uid, sub.user.gid)
-        code, tail, wall, cells = run_pytest(target, sub, limits, session.payload())
+        code, tail, wall, cells = run_pytest(target, sub, limits, session.payload() if session else None)
         status, detail = status_of(cells, code, tail, wall, limits)
         return status, detail, wall, cells, session
     finally:
