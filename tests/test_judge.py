@@ -128,6 +128,8 @@ def test_made_up_tensors_of_the_right_shape_earn_nothing(session):
             return {"tuple": [fake(v) for v in value["tuple"]]}
         if isinstance(value, float):
             return float(torch.rand((), generator=gen))
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value + int(torch.randint(1, 100, (), generator=gen))
         return value
 
     for exercise in judge.JUDGED:
@@ -170,6 +172,7 @@ def test_many_secrets_keep_the_references_passing():
 #: exercise -> (test module, tests of correct forms, tests of mistakes (argument names: fn/fuse/kind, message/words))
 PARITY = {
     "00.standardize": ("test_checks_nb00_nb01", ["test_standardize_accepts"], ["test_standardize_rejects"]),
+    "01.xor_data": ("test_checks_nb00_nb01", ["test_xor_data_accepts"], ["test_xor_data_rejects"]),
     "03.product_of_experts": ("test_nb02_nb03", ["test_product_of_experts_accepts_correct_variants"],
                               ["test_product_of_experts_rejects_mistakes"]),
     "04.sdpa": ("test_nb04_nb05", ["test_sdpa_check_accepts_correct"], ["test_sdpa_check_rejects_mistakes"]),
@@ -178,10 +181,13 @@ PARITY = {
     "09.recall_at_k": ("test_nb09", ["test_recall_check_accepts"],
                        ["test_recall_check_rejects_ties_that_help_the_match", "test_recall_check_rejects"]),
     "10.tensor_fusion": ("test_nb10", ["test_tensor_fusion_check_accepts"], ["test_tensor_fusion_check_rejects"]),
+    "10.parameter_counts": ("test_nb10", ["test_parameter_counts_check_accepts"],
+                            ["test_parameter_counts_check_rejects"]),
     "11.auxiliary_loss": ("test_nb11", ["test_auxiliary_loss_check_accepts_correct_forms"],
                           ["test_auxiliary_loss_check_rejects_typical_mistakes"]),
     "12.mutual_information": ("test_nb12", ["test_mutual_information_check_accepts"],
                               ["test_mutual_information_check_rejects"]),
+    "12.broja": ("test_nb12", ["test_broja_check_accepts"], ["test_broja_check_rejects"]),
 }
 
 

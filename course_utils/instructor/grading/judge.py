@@ -25,7 +25,8 @@ cell that patches the import system can make every in-kernel check print "ok". S
 Wire format (no pickle): :func:`encode` / :func:`decode`. A tensor is ``{"tensor": {"dtype", "shape", "data"}}``
 (``data``: base64 of its little-endian bytes; ``"requires_grad": true`` on an input the check differentiates
 through); floats that JSON has no spelling for are ``{"float": "nan"}``; tuples ``{"tuple": [...]}``; dicts
-``{"dict": [[key, value], ...]}`` with string keys; lists, ints, bools, strings and ``None`` as themselves. A reply
+``{"dict": [[key, value], ...]}`` with string keys; an input ``torch.Generator`` as its state,
+``{"generator": <uint8 tensor>}``; lists, ints, bools, strings and ``None`` as themselves. A reply
 over :data:`MAX_REPLY` bytes, or one that is not well-formed (not JSON, bad base64, a shape that does not match its
 bytes, an unknown dtype, nesting deeper than :data:`MAX_DEPTH`, extra keys), fails that exercise with a message
 saying so (:class:`Malformed`); it never stops the grader.
@@ -57,6 +58,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.f
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
 
+_TORCH_GENERATOR = torch.Generator     # torch's own class (the checks run with a subclass, see secret_seeds)
+
+
 class Malformed(ValueError):
     """A kernel reply that is not well-formed data."""
 
@@ -75,6 +79,8 @@ def encode(value, depth: int = 0):
         if value.requires_grad:
             out["requires_grad"] = True
         return {"tensor": out}
+    if isinstance(value, _TORCH_GENERATOR):      # an input only: a CPU generator, as its state
+        return {"generator": encode(value.get_state(), depth + 1)}
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -116,6 +122,15 @@ def decode(obj, depth: int = 0):
         _expect(isinstance(body, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
                                                for p in body), "a dict that is not a list of [key, value] pairs")
         return {k: decode(v, depth + 1) for k, v in body}
+    if kind == "generator":
+        state = decode(body, depth + 1)
+        _expect(isinstance(state, torch.Tensor) and state.dtype == torch.uint8, "a generator without its state")
+        generator = _TORCH_GENERATOR()
+        try:
+            generator.set_state(state)
+        except RuntimeError:
+            raise Malformed("a generator whose state torch does not accept") from None
+        return generator
     if kind == "object":            # a value of a type the wire format has no form for (kernel side)
         _expect(isinstance(body, str) and body.isidentifier(), "an object of an unnamed type")
         return type(body, (Opaque,), {})()
@@ -180,6 +195,10 @@ def _course_judge_{TAG}(name, calls, marker):
                 return t.requires_grad_(True) if body.get("requires_grad") else t
             if kind == "float":
                 return float(body)
+            if kind == "generator":
+                g = torch.Generator()
+                g.set_state(dec(body))
+                return g
             if kind == "tuple":
                 return tuple(dec(v) for v in body)
             return {{k: dec(v) for k, v in body}}

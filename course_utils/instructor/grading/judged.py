@@ -25,14 +25,17 @@ class Spec:
 
 JUDGED = {
     "00.standardize": Spec("standardize", "nb00", "check_standardize"),
+    "01.xor_data": Spec("make_xor_data", "nb01", "check_xor_data"),
     "03.product_of_experts": Spec("product_of_experts", "nb03", "check_product_of_experts"),
     "04.sdpa": Spec("scaled_dot_product_attention", "nb04", "check_scaled_dot_product_attention"),
     "07.fuse": Spec("fuse", "nb07", "check_fuse"),
     "09.infonce": Spec("info_nce", "nb09", "check_info_nce"),
     "09.recall_at_k": Spec("recall_at_k", "nb09", "check_recall_at_k"),
     "10.tensor_fusion": Spec("tensor_fusion", "nb10", "check_tensor_fusion"),
+    "10.parameter_counts": Spec("parameter_counts", "nb10", "check_parameter_counts"),
     "11.auxiliary_loss": Spec("auxiliary_loss", "nb11", "check_auxiliary_loss"),
     "12.mutual_information": Spec("mutual_information_bits", "nb12", "check_mutual_information"),
+    "12.broja": Spec("solve_broja", "nb12", "check_broja"),
 }
 
 
