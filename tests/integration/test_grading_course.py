@@ -34,6 +34,24 @@ LIMITS = dict(cell_timeout=300, wall_timeout=900)
 TRACKED = "07_rgb_lidar_fusion.ipynb"     # keeps its tracker runs in a file (the isolation test below)
 
 
+#: a cell that patches the import system so that every course check module's check_* prints "ok" and passes
+FORGED_CHECKS = '''import sys, types, importlib.machinery
+class _Fake(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("check_"):
+            return lambda *a, **k: print("Exercise passed.") or True
+        raise AttributeError(name)
+class _Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("course_utils.checks.nb"):
+            return importlib.machinery.ModuleSpec(name, self)
+    def create_module(self, spec):
+        return _Fake(spec.name)
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, _Finder())'''
+
+
 # An answer to 03.product_of_experts taken from the course's own reference, each way a learner who read the course's
 # source might try (issue 31): the grading kernel holds no reference of notebook 03, so none has anything to take.
 ROUTES_NOTEBOOK, ROUTES_CELL, ROUTES_EXERCISE = "03_late_fusion.ipynb", "941e46e2690d", "03.product_of_experts"
@@ -70,13 +88,15 @@ def graded_course(tmp_path_factory):
     for path in STUDENT:
         write_submission(subs, "solved", path.name, (ROOT / "solutions" / path.name).read_bytes())
         write_submission(subs, "untouched", path.name, path.read_bytes())
-    # and one real check module rebound by a learner cell: the fresh import in the check cell undoes it
+    # and one real check module rebound by a learner cell: the fresh import in the check cell undoes it; and the
+    # import system patched so that every check module's check_* passes (issue 31): the first notebook's exercise
+    # is judged by the grader (judge.JUDGED), which a passing check cell in the kernel does not sway
     first = nbformat.read(STUDENT[0], as_version=4)
     module = f"nb{STUDENT[0].name[:2]}"
     patch = _code(f"from course_utils.checks import {module}\n"
                   f"for _name in dir({module}):\n"
                   f"    if _name.startswith('check_'):\n"
-                  f"        setattr({module}, _name, lambda *a, **k: True)", "learner-patch")
+                  f"        setattr({module}, _name, lambda *a, **k: True)\n" + FORGED_CHECKS, "learner-patch")
     first.cells.insert(2, patch)
     write_submission(subs, "patched", STUDENT[0].name, first)
     solved = nbformat.read(ROOT / "solutions" / ROUTES_NOTEBOOK, as_version=4)
