@@ -66,6 +66,9 @@ def test_encoding_round_trip():
                                                                                        None, "text")
     assert torch.equal(back["c"], value["c"].detach()) and torch.equal(back["d"], value["d"])
     assert not any(isinstance(v, bytes) for v in back["b"])
+    gen = torch.Generator().manual_seed(5)
+    copy = judge.decode(json.loads(json.dumps(judge.encode(gen))))
+    assert torch.equal(torch.randn(4, generator=copy), torch.randn(4, generator=gen))
     with pytest.raises(ValueError, match="no wire form"):
         judge.encode(object())
 
@@ -423,3 +426,15 @@ def test_a_request_the_kernel_does_not_answer_in_time_is_interrupted():
     kernel = FakeKernel([], reply=False)
     assert "did not answer the grader within 5 s" in plugin.ask_judge(kernel, "code", "@@m@@", 1000, 5)["error"]
     assert kernel.interrupted
+
+
+def test_what_other_threads_print_while_a_check_runs_here_is_kept(capsys):
+    """A batch prints its progress from other threads while one judges: only the check's own ticks are dropped."""
+    import threading
+    with judge.secret_seeds(1):
+        print("tick of the check")
+        other = threading.Thread(target=print, args=("[1/2] progress line",))
+        other.start()
+        other.join()
+    out = capsys.readouterr().out
+    assert "[1/2] progress line" in out and "tick of the check" not in out

@@ -42,6 +42,7 @@ import io
 import json
 import math
 import secrets
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -291,6 +292,24 @@ def mix(secret: int, seed) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+class _ThisThreadQuiet:
+    """``sys.stdout`` while a check runs here: what this thread prints (the check's ticks) is dropped, what other
+    threads print (a batch's progress lines) goes to ``real``."""
+
+    def __init__(self, real):
+        self.real, self.thread, self.dropped = real, threading.get_ident(), io.StringIO()
+
+    def write(self, text):
+        return (self.dropped if threading.get_ident() == self.thread else self.real).write(text)
+
+    def flush(self):
+        if threading.get_ident() != self.thread:
+            self.real.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
 @contextlib.contextmanager
 def secret_seeds(secret: int):
     """Run a check with every seed it sets mixed with ``secret``, output captured, torch's random state kept."""
@@ -305,7 +324,7 @@ def secret_seeds(secret: int):
 
     from course_utils import exercise_state
     state = (set(exercise_state.PASSED), dict(exercise_state.PASSED_WITH), list(exercise_state.WAITING))
-    with _LOCK, torch.random.fork_rng(), contextlib.redirect_stdout(io.StringIO()):
+    with _LOCK, torch.random.fork_rng(), contextlib.redirect_stdout(_ThisThreadQuiet(sys.stdout)):
         real_seed(mix(secret, "global"))
         torch.Generator, torch.manual_seed = Generator, manual_seed
         try:

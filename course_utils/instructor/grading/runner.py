@@ -11,6 +11,9 @@ grades ships it (:mod:`.runtime`): no reference of that notebook or a later one,
 root its mount namespace hides the grader's own package and checkout as well. The cell records come back
 through a pipe only the pytest process holds, each with this run's token; nothing the grader reads is a
 file in the kernel's reach.
+For the exercises the judge decides (:mod:`.judge`, table in :mod:`.judged`), the runner records the calls of the
+course's check on secret inputs before the run, hands them to the pytest process on its stdin, and after it judges
+the kernel's outputs (each in its cell's record) with that check in this process: those points are the judge's.
 Limits: ``--nbval-cell-timeout`` per cell, a wall-clock limit for the whole submission, and an
 address-space limit (``RLIMIT_AS``) that the kernel inherits.
 """
