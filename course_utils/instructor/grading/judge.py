@@ -508,7 +508,10 @@ class Session:
             return False, f"{title}: {replies}"
         request = self.requests[exercise_id]
         replay = Replay(request.name, request.calls, replies)
-        message = run_check(exercise_id, replay, self.secret)
+        try:
+            message = run_check(exercise_id, replay, self.secret)
+        except Exception as error:          # the check itself broke on these values: that exercise, not the grader
+            return False, f"{title}: the grader could not judge your outputs ({type(error).__name__}: {error})"
         if replay.missing:
             return False, (f"{title}: your function's outputs on the grader's inputs could not be checked "
                            f"({replay.missing}); no points")
