@@ -438,3 +438,12 @@ def test_what_other_threads_print_while_a_check_runs_here_is_kept(capsys):
         other.join()
     out = capsys.readouterr().out
     assert "[1/2] progress line" in out and "tick of the check" not in out
+
+
+def test_the_request_runs_while_a_graded_release_skips_cells(session, monkeypatch):
+    """Grading 07, a cell waits for 07.intermediate_forward before 07.fuse's check: the request still runs."""
+    from course_utils import exercise_state, skipping
+    monkeypatch.setattr(exercise_state, "WAITING", ["07.intermediate_forward"])
+    code = session.payload()["requests"]["07.fuse"]
+    assert skipping.transform(code.splitlines(True)) == code.splitlines(True)
+    assert skipping.transform(["x = 1\n"]) != ["x = 1\n"]          # what an ordinary cell gets meanwhile

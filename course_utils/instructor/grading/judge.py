@@ -178,7 +178,9 @@ def key_of(args, kwargs) -> str:
 # -- the kernel side ------------------------------------------------------------------------------------
 #: Runs in the learner's kernel (untrusted: it imports nothing of the course's). ``{NAME}``, ``{MARKER}`` and
 #: ``{CALLS}`` are filled in by :func:`kernel_code`; the function deletes itself, so the namespace is unchanged.
-KERNEL_SNIPPET = r'''
+#: Its first line names ``course_utils.checks`` so that a graded release's skipping (``course_utils.skipping``:
+#: while an exercise is waited for, cells other than check cells are replaced by a "skipped" line) runs it.
+KERNEL_SNIPPET = r'''# the grader's request: runs like a check cell (course_utils.checks), also while later cells are skipped
 def _course_judge_{TAG}(name, calls, marker):
     import base64, json, math, sys
     import torch

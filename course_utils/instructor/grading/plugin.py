@@ -215,7 +215,7 @@ def ask_judge(kernel, code: str, marker: str, max_reply: int, timeout: float) ->
     if kernel is None or not kernel.is_alive():
         return {"error": "the kernel is not running"}
     saved = getattr(kernel, "_grading_reply_status", "ok")
-    chunks, size, too_large = [], 0, False
+    chunks, size, too_large, raised = [], 0, False, ""
     limit = max_reply + len(marker) + 1024
     try:
         msg_id = kernel.execute_cell_input(code, allow_stdin=False)
@@ -241,6 +241,8 @@ def ask_judge(kernel, code: str, marker: str, max_reply: int, timeout: float) ->
                     size += len(text)
                 else:
                     too_large = True
+            elif msg.get("msg_type") == "error":
+                raised = f"{content.get('ename', 'Error')}: {strip_ansi(str(content.get('evalue', '')))[:300]}"
             elif msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
                 break
     except Empty:
@@ -260,7 +262,8 @@ def ask_judge(kernel, code: str, marker: str, max_reply: int, timeout: float) ->
         return {"error": f"the answer on stdout is larger than {size}"}
     lines = [line for line in "".join(chunks).splitlines() if line.startswith(marker)]
     if len(lines) != 1:
-        return {"error": f"{len(lines)} answer lines on stdout (expected exactly one)"}
+        why = f"; the request raised {raised}" if raised else ""
+        return {"error": f"{len(lines)} answer lines on stdout (expected exactly one){why}"}
     return {"reply": lines[0][len(marker):]}
 
 
