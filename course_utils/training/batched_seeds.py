@@ -26,12 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from .data.dataset import MultimodalDataset, check_dataset
-from ._folded import Folded, check_folded, foldable
-from .environment import get_device, quiet, seed_everything
-from .training import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision, _progress,
-                       adamw, check_loss_value, check_training_arguments, count_parameters, evaluate, fit,
-                       training_logits)
+from ..data.dataset import MultimodalDataset, check_dataset
+from ..environment import get_device, quiet, seed_everything
+from .folding import Folded, check_folded, foldable
+from .loop import (History, _autocast, _check_logits, _cpu_peak_rss_mb, _precision, _progress, adamw,
+                   check_loss_value, check_training_arguments, count_parameters, evaluate, fit, training_logits)
 
 
 @dataclass
@@ -252,7 +251,7 @@ def fit_seeds(make_model, train, val=None, *, seeds=(0, 1, 2), epochs: int = 20,
             logits, or its tuple ``(logits, *more)``), so each seed's loss is what ``fit`` computes for it.
         batched: ``False`` trains with plain ``fit`` seed after seed (the reference this is tested against).
         engine: ``"folded"`` (default): the seeds are folded into the batch and each layer with parameters
-            applies its seed's slice (:mod:`course_utils._folded`; checked against the separate models on
+            applies its seed's slice (:mod:`course_utils.training.folding`; checked against the separate models on
             the first batch before training). ``"vmap"``: ``torch.func.vmap`` of ``functional_call`` over the
             stacked parameters; general, but on the CPU its per-operation overhead is larger than the seeds
             it saves (see BENCHMARKS.md). Where the engine does not apply, plain ``fit`` per seed, with a notice.
@@ -320,7 +319,7 @@ def _build_models(make_model, seeds, device):
 
 
 def _folded_engine(models, train, batch_size, device):
-    """The seeds folded into the batch (:mod:`course_utils._folded`), checked against the separate models on
+    """The seeds folded into the batch (:mod:`course_utils.training.folding`), checked against the separate models on
     the first ``batch_size`` training samples; raises :class:`_NotBatchable` where it does not apply."""
     reason = foldable(models[0])
     if reason:
