@@ -65,9 +65,23 @@ case "${1:-}" in
       echo "test-all: not root, so Chromium is not installed for the browser tests (they skip, or fail under CI);" \
            "install it with: sudo .ci/install-browser.sh" >&2
     fi
+    # the second tier's torch environment (tests/integration/venvs.py), built beside .venv's set-up: one core each
+    torch_env=$(mktemp -d -t course-torch-env-XXXXXX)
+    trap 'rm -rf "$torch_env"' EXIT
+    "$PY" tests/integration/venvs.py torch-env "$torch_env" > "$torch_env.log" 2>&1 &
+    building=$!
     setup ".[test]"
-    exec .venv/bin/python -m pytest tests solutions --nbval-lax --nbval-current-env \
-      -n "${WORKERS:-2}" --dist loadfile --no-loadscope-reorder "${@:2}"
+    if wait "$building"; then
+      export COURSE_TEST_TORCH_ENV="$torch_env"
+    else
+      echo "test-all: building the torch environment beside the set-up failed (the tests build it again):" >&2
+      tail -5 "$torch_env.log" >&2
+    fi
+    rm -f "$torch_env.log"
+    status=0
+    .venv/bin/python -m pytest tests solutions --nbval-lax --nbval-current-env \
+      -n "${WORKERS:-2}" --dist loadfile --no-loadscope-reorder "${@:2}" || status=$?
+    exit "$status"
     ;;
   site)
     if [ ! -d solutions ]; then

@@ -31,7 +31,7 @@ from course_utils.data.binding import make_binding  # noqa: E402
 from course_utils.data.shapes import render_shapes  # noqa: E402
 from course_utils.data.switch import make_switch_data  # noqa: E402
 from course_utils.models import attention, cnn, fusion, gating, probes  # noqa: E402
-from course_utils.seeds import fit_seeds  # noqa: E402
+from course_utils.training import fit_seeds  # noqa: E402
 
 SEEDS = [0, 1, 2]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "seeds.json"

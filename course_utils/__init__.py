@@ -5,14 +5,17 @@ Each module has one job; notebooks import what earlier notebooks taught:
 - ``environment``: device, seeds, Colab detection, environment report (notebook 00)
 - ``data``: every data set of the course, generated locally (notebooks 01, 04-07)
 - ``models``: reference implementations of what the notebooks build
-- ``training``: ``fit`` and ``evaluate`` with device-resident batches
-- ``seeds``: ``fit_seeds``, ``fit`` for several seeds at once in one batched run (what the notebooks'
-  multi-seed experiments use)
+- ``training``: ``fit`` and ``evaluate`` with device-resident batches (``training.loop``), and ``fit_seeds``:
+  ``fit`` for several seeds at once in one batched run (``training.batched_seeds``, ``training.folding``), what
+  the notebooks' multi-seed experiments use
+- ``attention_inspection``: looking inside a learner's attention layer (the checks of notebooks 04 and 05)
 - ``metrics``, ``plots``: accuracy, confusion matrices, curves, bars, scatter
 - ``robustness``: missing and noisy modalities, robustness figures, modality dropout (notebook 08)
 - ``tracking``: a local experiment tracker, no account needed (notebook 07)
 - ``widgets`` (``widgets.attention``, ``widgets.gate``, ``widgets.shapes``): explorers with static fallbacks
 - ``feedback`` and ``checks``: exercise feedback, one check module per notebook
+- ``seeds``, ``_folded``, ``inspection``: import aliases of ``training.batched_seeds``, ``training.folding``
+  and ``attention_inspection`` (their old names, for notebooks handed out before)
 - ``instructor``: build, release and grading (``python -m course_utils build|grade|release``), not in the learner wheel
 """
 __version__ = "0.1.0"

@@ -9,8 +9,7 @@ from course_utils.data.dataset import MultimodalDataset
 from course_utils.feedback import CheckFailed, NotImplementedYet
 from course_utils.models import multiplicative
 from course_utils.models.probes import ConcatMLP
-from course_utils.seeds import fit_seeds
-from course_utils.training import count_parameters
+from course_utils.training import count_parameters, fit_seeds
 
 from copies import own
 

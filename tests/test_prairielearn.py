@@ -174,9 +174,9 @@ def test_timed_out_submission_still_gets_results(plcourse, tmp_path):
     """The whole-notebook limit (PrairieLearn's timeout less the margin) stops it; results.json is written."""
     data, _ = plcourse
     out = tmp_path / "long_cells"
-    pl.build(out, ["90_tiny"], tmp_path / "ref", timeout=100, margin=60, cell_timeout=500, memory_limit="2G")
+    pl.build(out, ["90_tiny"], tmp_path / "ref", timeout=80, margin=60, cell_timeout=500, memory_limit="2G")
     slow = _with(_solve(data["tiny"], **SOLVED), "check-90-add", "import time\ntime.sleep(600)", "learner-sleep")
-    got = grade_with_entrypoint(out, tmp_path / "slow", {"90_tiny.ipynb": slow})   # run.sh: wall 40 s < 100 s
+    got = grade_with_entrypoint(out, tmp_path / "slow", {"90_tiny.ipynb": slow})   # run.sh: wall 20 s < 80 s
     assert got["gradable"] and got["score"] == pytest.approx(2 / 5)
     assert "timeout" in got["message"] and "whole notebook" in got["message"]
     assert [t["points"] for t in got["tests"]] == [2.0, 0.0]

@@ -9,7 +9,7 @@ import pytest
 
 from course_utils import references
 from course_utils.instructor import build
-from course_utils.instructor import references as generator
+from course_utils.instructor import reference_generator as generator
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"

@@ -6,8 +6,7 @@ from torch import nn
 from course_utils import data, seed_everything
 from course_utils.models import attention, cnn, fusion, gating, probes
 from course_utils.robustness import ModalityDropout
-from course_utils.seeds import evaluate_seeds, fit_seeds
-from course_utils.training import evaluate, fit
+from course_utils.training import evaluate, evaluate_seeds, fit, fit_seeds
 
 SEEDS = [0, 1, 2]
 
@@ -94,7 +93,7 @@ class WithBuffer(nn.Module):
     (WithBuffer, "_Batched"),                                               # not foldable: vmap
 ])
 def test_batched_evaluate_agrees_with_evaluate_folded_or_through_vmap(splits, make_model, engine, monkeypatch):
-    import course_utils.seeds as seeds_module
+    from course_utils.training import batched_seeds as seeds_module
     used = []
     original = getattr(seeds_module, engine)
     monkeypatch.setattr(seeds_module, engine, lambda *a, **k: used.append(engine) or original(*a, **k))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from course_utils import data, models
-from course_utils import training
+from course_utils.training import loop as training
 from course_utils.data.dataset import MultimodalDataset
 from course_utils.training import fit
 

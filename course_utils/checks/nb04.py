@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..feedback import exercise
-from ..inspection import find_projections
+from ..attention_inspection import find_projections
 from .common import hidden
 
 WORKED_Q = [[1.0, 0.0]]

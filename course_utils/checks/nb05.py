@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..feedback import exercise
-from ..inspection import attend, find_projections
+from ..attention_inspection import attend, find_projections
 from .common import hidden
 
 BLOCK_PARTS = ("txt_to_img", "img_to_txt", "norm_txt", "norm_img")   # the block's layers, as notebook 05 names them

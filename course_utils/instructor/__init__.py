@@ -4,6 +4,8 @@ Not part of the learner distribution: the learner wheel leaves this subpackage o
 learner runtime imports it. Install with the ``instructor`` extra (nbval, pytest, nbclient, nbformat).
 
 - ``build``: generate ``notebooks/`` from ``solutions/``
+- ``reference_generator``: write ``course_utils/references/`` from the solutions' TODO cells (``build`` calls it;
+  ``references`` is its old name, an import alias)
 - ``release``: the learner bundle
 - ``grading``: grade submitted notebooks with nbval
 - ``cli``: the command line

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import nbgrader_meta, references
+from . import nbgrader_meta, reference_generator
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -208,10 +208,10 @@ def render(notebook) -> str:
 
 def build(root: Path = ROOT, check: bool = False) -> list[str]:
     """Write (or, with ``check``, compare) every student notebook and the reference package derived from
-    the solutions (:mod:`course_utils.instructor.references`); return the stale or written names."""
+    the solutions (:mod:`course_utils.instructor.reference_generator`); return the stale or written names."""
     try:
-        generated = references.write(root, check=check)
-    except references.ReferenceBuildError as error:
+        generated = reference_generator.write(root, check=check)
+    except reference_generator.ReferenceBuildError as error:
         raise BuildError(str(error)) from error
     return _build_notebooks(root, check) + generated
 

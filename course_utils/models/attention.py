@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..inspection import attend, query_key_gradients  # noqa: F401  (notebook 04 calls query_key_gradients here)
+from ..attention_inspection import attend, query_key_gradients  # noqa: F401  (notebook 04 calls query_key_gradients here)
 from ..references import implementation, lazy_exports
 from .probes import MLP, classifier_head
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import vmap
 
-from .._folded import Folded
+from ..training.folding import Folded
 from ..data.dataset import MultimodalDataset, check_dataset, check_int
 from ..references import lazy_exports
 from ..environment import seed_everything
@@ -116,7 +116,7 @@ def train_contrastive_runs(make_model, runs, loss_fn, *, epochs: int = 30, batch
     ``seed_everything(seed); model = make_model(); train_contrastive(model, pairs, loss_fn,
     temperature=temperature, seed=seed, ...)`` trains, up to float rounding: the same initial weights, the same
     batches, the same AdamW update. The runs' parameters are stacked and their samples folded into one batch
-    (:mod:`course_utils._folded`, as :func:`course_utils.seeds.fit_seeds` does), and the loss is mapped over the
+    (:mod:`course_utils.training.folding`, as :func:`course_utils.training.fit_seeds` does), and the loss is mapped over the
     runs with ``torch.func.vmap``; where ``loss_fn`` cannot be mapped, it is called run after run. Each run's
     loss depends only on its own parameters, so the sum of the losses gives each run its own gradient.
     All ``pairs`` must have the same size and shapes.

@@ -90,10 +90,10 @@ def probe_accuracy(models, trains, tests, modality: str, *, seeds, epochs: int =
     """Test accuracy of a linear probe on each model's frozen ``{modality}_encoder``, one per seed.
 
     ``models``, ``trains``, ``tests``: one per seed. The probe ``nn.Linear(hidden, num_classes)`` is trained
-    on the training set's embeddings (lr 1e-2) with :func:`course_utils.seeds.fit_seeds` (all seeds together) and
+    on the training set's embeddings (lr 1e-2) with :func:`course_utils.training.fit_seeds` (all seeds together) and
     scored on the test set's. Returns a list of accuracies, in the order of ``seeds``.
     """
-    from ..seeds import fit_seeds          # seeds imports training; imported here to keep models light
+    from ..training import fit_seeds      # imported here to keep models light
     train_z = [embeddings(m, d, modality) for m, d in zip(models, trains)]
     test_z = [embeddings(m, d, modality) for m, d in zip(models, tests)]
     hidden, num_classes = train_z[0].modalities[0].shape[1], train_z[0].num_classes

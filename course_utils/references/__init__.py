@@ -1,7 +1,7 @@
 """The reference of every exercise, looked up by exercise id.
 
 Written by hand. What the build generates from the solution notebooks (``python -m course_utils build``,
-:mod:`course_utils.instructor.references`) is data and per-notebook code: ``index.py`` (:data:`INDEX`) and
+:mod:`course_utils.instructor.reference_generator`) is data and per-notebook code: ``index.py`` (:data:`INDEX`) and
 ``nbNN.py``, notebook NN's references. A graded release leaves out the modules of the notebooks whose references
 it withholds, and then :func:`reference` raises :class:`Withheld`.
 """

@@ -19,12 +19,13 @@ from course_utils.instructor.grading import gradescope
 from test_grading import LIMITS, SOLVED, _solve, tiny_course
 from test_grading_exports import validate_results
 
+NEVER_ENDS = "import time\n    while True: time.sleep(0.1)"   # a loop that takes no core from the other tests
 SUBMISSIONS = {
     # name: (notebook content or bytes, expected score, expected per-test scores, text in the output)
     "solved": (lambda tiny: _solve(tiny, **SOLVED), 5.0, [2.0, 3.0], "status ok"),
     "partly": (lambda tiny: _solve(tiny, add="return a + b"), 2.0, [2.0, 0.0], "status ok"),
     "broken": (lambda tiny: b'{"cells": [', 0.0, [0.0, 0.0], "invalid notebook"),
-    "timed_out": (lambda tiny: _solve(tiny, add="return a + b", mul="while True: pass"), 2.0, [2.0, 0.0],
+    "timed_out": (lambda tiny: _solve(tiny, add="return a + b", mul=NEVER_ENDS), 2.0, [2.0, 0.0],
                   "status timeout"),
 }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ...inspection import attend
+from ...attention_inspection import attend
 from ..common import cap
 from ..nb05 import BLOCK_PARTS
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .data.dataset import MultimodalDataset, check_dataset
-from .environment import get_device, quiet
+from ..data.dataset import MultimodalDataset, check_dataset
+from ..environment import get_device, quiet
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -330,7 +330,7 @@ def fit(model: torch.nn.Module, train: MultimodalDataset, val: MultimodalDataset
         (samples/s), parameter count, peak memory and how the steps ran (precision, channels-last,
         compiled).
 
-    Several seeds: ``course_utils.seeds.fit_seeds(make_model, train, val, seeds=[0, 1, 2], ...)`` trains
+    Several seeds: ``course_utils.training.fit_seeds(make_model, train, val, seeds=[0, 1, 2], ...)`` trains
     what ``seed_everything(s); model = make_model(); fit(model, train_s, val_s, seed=s, ...)`` trains for
     each seed, all seeds in one batched step (same initial weights, same batches, same AdamW update, up to
     float rounding), and returns one model and one ``History`` per seed. This function is the loop it
