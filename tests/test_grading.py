@@ -15,11 +15,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from submissions import code_cell as _code
 from submissions import write_submission
 
 from course_utils.instructor import cli
@@ -42,12 +42,6 @@ def _check_source(exercise: str, fn: str, call: str, expected: str) -> str:
             f"_check({fn})")
 
 
-def _code(source: str, cell_id: str, check: str | None = None, points: int = 0):
-    cell = nbformat.v4.new_code_cell(source)
-    cell.id = cell_id
-    if check:
-        cell.metadata = {"course": {"check": check, "points": points}, "editable": False, "deletable": False}
-    return cell
 
 
 def _notebook(cells):

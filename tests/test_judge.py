@@ -18,7 +18,8 @@ import re
 import nbformat
 import pytest
 import torch
-from submissions import write_submission
+from submissions import FORGED_CHECKS, write_submission
+from submissions import code_cell as _code
 
 from course_utils.instructor.grading import batch, judge, runner
 
@@ -259,12 +260,6 @@ def test_a_missing_function_is_named(session):
 
 
 # -- through the grader: nbval, a kernel, the plugin's request ---------------------------------------------
-def _code(source: str, cell_id: str, check: str | None = None, points: int = 0):
-    cell = nbformat.v4.new_code_cell(source)
-    cell.id = cell_id
-    if check:
-        cell.metadata = {"course": {"check": check, "points": points}, "editable": False, "deletable": False}
-    return cell
 
 
 POE_TODO = "def product_of_experts(img_logits, txt_logits):\n    raise NotImplementedError()"
@@ -272,22 +267,6 @@ POE_SOLVED = ("def product_of_experts(img_logits, txt_logits):\n"
               "    return torch.log_softmax(img_logits.log_softmax(-1) + txt_logits.log_softmax(-1), -1)")
 POE_MIXTURE = ("def product_of_experts(img_logits, txt_logits):\n"
                "    return torch.log((img_logits.softmax(-1) + txt_logits.softmax(-1)) / 2)")
-#: every course check module's check_* prints "ok" and passes (the forgery of issue 31)
-FORGED_CHECKS = '''import sys, types, importlib.machinery
-class _Fake(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("check_"):
-            return lambda *a, **k: print("Exercise passed.") or True
-        raise AttributeError(name)
-class _Finder:
-    def find_spec(self, name, path=None, target=None):
-        if name.startswith("course_utils.checks.nb"):
-            return importlib.machinery.ModuleSpec(name, self)
-    def create_module(self, spec):
-        return _Fake(spec.name)
-    def exec_module(self, module):
-        pass
-sys.meta_path.insert(0, _Finder())'''
 #: made-up, plausible answers: normalised log-probabilities of the right shape
 MADE_UP = ("def product_of_experts(img_logits, txt_logits):\n"
            "    return torch.randn_like(img_logits).log_softmax(-1)")
