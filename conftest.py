@@ -13,6 +13,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")      # figures render without a displ
 # cores that pytest-xdist's workers already share (measured: 6.5 s vs 129 s for three small fits
 # on a loaded 2-core machine).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The test environments are installed without byte-compiling (tests/integration/venvs.py, `./course.sh test-all`):
+# each module is compiled on its first import and must be written then, or every kernel compiles torch again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 # A kernel can die before it answers when another kernel, started at the same moment (the other xdist
 # worker's), takes one of the ports jupyter_client picked for it ("Address already in use"; see

@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
-# setup TARGET: ".[lab]" for the course and JupyterLab, ".[test]" for that plus the instructor and test tools.
+# setup TARGET [PIP FLAGS]: ".[lab]" for the course and JupyterLab, ".[test]" for that plus the instructor and test
+# tools; the flags go to pip's install of TARGET.
 setup() {
   if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
@@ -22,7 +23,7 @@ setup() {
   local stamp=".venv/.installed-$(echo "$1" | tr -c 'a-z' '_')"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e "$1"
+    .venv/bin/python -m pip install --quiet -e "$1" "${@:2}"
     touch "$stamp"
   fi
 }
@@ -65,12 +66,15 @@ case "${1:-}" in
       echo "test-all: not root, so Chromium is not installed for the browser tests (they skip, or fail under CI);" \
            "install it with: sudo .ci/install-browser.sh" >&2
     fi
+    # Installs skip byte-compiling (--no-compile: half of the set-up's time, most of it for modules no test imports);
+    # a module is compiled when it is first imported and written beside it, so later processes read it.
+    unset PYTHONDONTWRITEBYTECODE
     # the second tier's torch environment (tests/integration/venvs.py), built beside .venv's set-up: one core each
     torch_env=$(mktemp -d -t course-torch-env-XXXXXX)
     trap 'rm -rf "$torch_env"' EXIT
     "$PY" tests/integration/venvs.py torch-env "$torch_env" > "$torch_env.log" 2>&1 &
     building=$!
-    setup ".[test]"
+    setup ".[test]" --no-compile
     if wait "$building"; then
       export COURSE_TEST_TORCH_ENV="$torch_env"
     else

@@ -36,7 +36,7 @@ def colab(tmp_path_factory, pytestconfig):
     wheel = release.release(tmp / "out").wheel
     python = venvs.fresh_venv(tmp / "venv")
     venvs.add_torch(pytestconfig, python)     # the run's pip install of torch, linked in (tests/integration/venvs.py)
-    pip(python, "install", "--quiet", *COLAB_SEED)
+    pip(python, "install", "--quiet", venvs.NO_COMPILE, *COLAB_SEED)
     before = freeze(python)
     # the setup cell of a student notebook, with the published address replaced by the local wheel
     setup = next(c for c in json.loads((ROOT / "notebooks" / "00_setup_and_tour.ipynb").read_text())["cells"]

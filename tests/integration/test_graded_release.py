@@ -47,7 +47,7 @@ def installed(tmp_path_factory, pytestconfig):
     python = venvs.fresh_venv(tmp / "venv")
     empty = {ln.split("==")[0] for ln in pip(python, "freeze", "--all").splitlines()}
     venvs.add_torch(pytestconfig, python)      # torch 2.13 CPU as pip installs it (once per run, tests/integration/venvs.py)
-    pip(python, "install", "--quiet", str(bundle.wheel))
+    pip(python, "install", "--quiet", venvs.NO_COMPILE, str(bundle.wheel))
     site = venvs.purelib(python)
     runtime = sorted(ln.split(" @ ")[0] for ln in pip(python, "freeze", "--all").splitlines()
                      if ln.split("==")[0] not in empty)
@@ -55,7 +55,7 @@ def installed(tmp_path_factory, pytestconfig):
           f"installed size: {size_mb(site):.0f} MiB in site-packages "
           f"(course_utils {size_mb(site / 'course_utils'):.2f} MiB)")
     (tmp / "runtime.txt").write_text("\n".join(runtime) + f"\nsize_mib {size_mb(site):.1f}\n")
-    pip(python, "install", "--quiet", "ipykernel")        # to run notebooks here; not a runtime dependency
+    pip(python, "install", "--quiet", venvs.NO_COMPILE, "ipykernel")        # to run notebooks here; not a runtime dependency
     kernels = tmp / "jupyter" / "kernels" / "graded"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({

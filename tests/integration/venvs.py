@@ -6,6 +6,10 @@ environment that needs it: the same files pip writes there, without unpacking th
 environment before pytest starts, beside the set-up of ``.venv`` (``python tests/integration/venvs.py torch-env
 FOLDER``; one core each), and names it in ``COURSE_TEST_TORCH_ENV``; without it the first test that needs it builds
 it (:func:`run_shared.once`) while the others wait.
+
+Every install here skips byte-compiling (:data:`NO_COMPILE`): pip compiles each module of each package it installs
+(torch's alone took 35 of its 45 s), while a test imports a fraction of them; a module is compiled on its first
+import and written beside it (the root ``conftest.py`` lets every process write it), so later kernels read it.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import venv
 from pathlib import Path
 
 TORCH = "torch==2.13.0"     # the CPU build on this machine's disk; a bare `torch` would fetch a CUDA build
+NO_COMPILE = "--no-compile"   # pip's flag: compile on first import instead (module docstring)
 
 
 def pip(python: Path, *args: str, timeout: int = 1800) -> str:
@@ -47,7 +52,7 @@ def _link_or_copy(source: str, target: str) -> None:
 
 def install_torch(folder: Path) -> None:
     """``folder/venv``: a fresh environment with pip's install of :data:`TORCH`; ``folder/.complete`` once it is whole."""
-    pip(fresh_venv(folder / "venv"), "install", "--quiet", TORCH)
+    pip(fresh_venv(folder / "venv"), "install", "--quiet", NO_COMPILE, TORCH)
     (folder / ".complete").touch()
 
 
