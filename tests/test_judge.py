@@ -130,6 +130,8 @@ def test_made_up_tensors_of_the_right_shape_earn_nothing(session):
             return judge.encode(t)
         if isinstance(value, dict) and "tuple" in value:
             return {"tuple": [fake(v) for v in value["tuple"]]}
+        if isinstance(value, dict) and "dict" in value:          # a module's attributes and parameter gradients
+            return {"dict": [[k, fake(v)] for k, v in value["dict"]]}
         if isinstance(value, float):
             return float(torch.rand((), generator=gen))
         if isinstance(value, int) and not isinstance(value, bool):
@@ -138,10 +140,14 @@ def test_made_up_tensors_of_the_right_shape_earn_nothing(session):
 
     for exercise in judge.JUDGED:
         honest = json.loads(ask(session, exercise, _reference_copy(exercise))["reply"])
-        made_up = {"replies": [{**r, "value": fake(r["value"])} if "value" in r else r for r in honest["replies"]]}
+        made_up = {**honest, "replies": [{**r, "value": fake(r["value"])} if "value" in r else r
+                                         for r in honest["replies"]]}
         for r in made_up["replies"]:
             if "grads" in r:
                 r["grads"] = [fake(g) for g in r["grads"]]
+            for key in ("attrs", "param_grads"):
+                if key in r:
+                    r[key] = fake(r[key])
         passed, message = session.verdict(exercise, {"reply": json.dumps(made_up)})
         assert not passed and message, exercise
 
