@@ -245,6 +245,12 @@ def parse(text, n_instances: int, n_calls: int):
         expect(isinstance(tree, list) and len(tree) <= 200 and all(
             isinstance(t, list) and len(t) == 4 and all(isinstance(x, str) for x in t[:3]) for t in tree),
             "a module tree of another form")
+        paths: set = set()
+        for path, *_ in tree:
+            parent = path.rpartition(".")[0]
+            expect(not paths if not path else parent in paths, f"a module tree where {path[:60]!r} comes before "
+                                                               "its parent (or without its root first)")
+            paths.add(path)
         tree = [[path, module, qualname, J.decode(attrs)] for path, module, qualname, attrs in tree]
         expect(all(isinstance(t[3], dict) for t in tree), "module attributes that are not a dict")
         state = J.decode(init["state"])
