@@ -1,4 +1,5 @@
-"""The judge: the verdict of an exercise whose answer is a function of tensors, computed in the grader.
+"""The judge: the verdict of an exercise whose answer is a function of tensors (or, with :mod:`.judge_modules`, an
+``nn.Module`` class), computed in the grader.
 
 The learner's kernel runs the learner's code and the restored check cells, and whatever it prints it controls: a
 cell that patches the import system can make every in-kernel check print "ok". So for the exercises in
