@@ -276,8 +276,9 @@ def parse(text, n_instances: int, n_calls: int):
         expect("value" in entry and "attrs" in entry and not extra, f"a result with fields {sorted(entry)[:6]}")
         item = {"value": J.decode(entry["value"]), "attrs": J.decode(entry["attrs"]),
                 "requires_grad": entry.get("requires_grad") is True}
-        expect(isinstance(item["attrs"], dict) and all(isinstance(v, torch.Tensor) for v in item["attrs"].values()),
-               "module attributes that are not a dict of tensors")
+        expect(isinstance(item["attrs"], dict) and all(isinstance(v, torch.Tensor) for v in item["attrs"].values())
+               and all(k.isidentifier() and not k.startswith("_") for k in item["attrs"]),
+               "module attributes that are not a dict of tensors under public names")
         if "grads" in entry:
             expect(isinstance(entry["grads"], list), "gradients that are not a list")
             item["grads"] = [None if g is None else J.decode(g) for g in entry["grads"]]
@@ -419,8 +420,10 @@ class ModuleReplay:
                 raise CheckFailed(f"{replay.title}: {layout_message(reply['layout'])}")
             if "raised" in reply:
                 raise J._exception(reply["raised"], reply["message"])
-            for key, value in reply["attrs"].items():
-                setattr(this, key, value.clone())
+            for key, value in reply["attrs"].items():         # plain attributes only (parse checked the names)
+                if not (hasattr(type(this), key) or key in this._parameters or key in this._buffers
+                        or key in this._modules):
+                    this.__dict__[key] = value.clone()
             value = copy.deepcopy(reply["value"])
             inputs = J._grad_leaves([list(f_args), dict(f_kwargs)], [])
             params = [(n, p) for n, p in this.named_parameters() if p.requires_grad]
@@ -483,8 +486,10 @@ def _mirror(init: dict, root_cls: type) -> nn.Module:
             cls = type(qualname if qualname.isidentifier() else "Module", (nn.Module,), {"__module__": "learner"})
         module = cls.__new__(cls)
         nn.Module.__init__(module)
+        internals = set(vars(module))                    # nn.Module's own bookkeeping is never the kernel's
         for key, value in attrs.items():
-            if key not in ("training",) and not key.startswith("__"):
+            if isinstance(key, str) and key.isidentifier() and key not in internals and not key.startswith("__") \
+                    and not hasattr(cls, key):
                 module.__dict__[key] = tuple(value) if isinstance(value, list) else value
         module.training = bool(attrs.get("training", True))
         none_params = attrs.get("__none_params__")
