@@ -342,11 +342,21 @@ def test_a_mirror_builds_only_torchs_own_layers():
     assert isinstance(root.lin, torch.nn.Linear) and root.lin.out_features == 3
 
 
-def test_the_kernel_side_leaves_the_namespace_as_it_was(session):
-    namespace = {"product_of_experts": _reference_copy("03.product_of_experts")}
+@pytest.mark.parametrize("exercise", ["03.product_of_experts", "10.low_rank_fusion"])
+def test_the_kernel_side_leaves_the_namespace_as_it_was(session, exercise):
+    namespace = {judge.JUDGED[exercise].name: _reference_copy(exercise)}
     before = set(namespace)
-    run_kernel_side(session, "03.product_of_experts", namespace)
+    run_kernel_side(session, exercise, namespace)
     assert set(namespace) - {"__builtins__"} == before
+
+
+@pytest.mark.parametrize("exercise", ["04.cross_attention", "10.low_rank_fusion"])
+def test_a_module_reply_for_another_runs_weights_and_inputs_earns_nothing(exercise):
+    """A correct module, answering the request of another run (other secret weights and inputs): the weights and
+    inputs the grader checks are its own."""
+    mine, other = judge.Session(1).prepare([exercise]), judge.Session(2).prepare([exercise])
+    passed, message = mine.verdict(exercise, ask(other, exercise, _reference_copy(exercise)))
+    assert not passed and message
 
 
 def test_a_missing_function_is_named(session):
