@@ -449,12 +449,11 @@ LMF_SOLVED = """class LowRankFusion(nn.Module):
         z_t = torch.cat([e_t, torch.ones(len(e_t), 1)], -1)
         a = torch.einsum("bi,rio->bro", z_v, self.img_factor)
         return (a * torch.einsum("bj,rjo->bro", z_t, self.txt_factor)).sum(1)"""
-LMF_MEAN = LMF_SOLVED.replace(".sum(1)", ".mean(1)")
 
 
 def test_grading_a_module_exercise_through_the_kernel(tmp_path):
-    """A module exercise (10.low_rank_fusion, 4 points) on the real path: the honest class earns its points, a
-    mistake is named, forged checks and a kernel that rewrites its answers earn nothing."""
+    """A module exercise (10.low_rank_fusion, 4 points) on the real path: the honest class earns its points, forged
+    checks and a kernel that rewrites its answers earn nothing (the mistakes' messages: the parity tests above)."""
     folder = tmp_path / "ref"
     folder.mkdir()
     nb = nbformat.v4.new_notebook(cells=[
@@ -466,7 +465,6 @@ def test_grading_a_module_exercise_through_the_kernel(tmp_path):
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
     nbformat.write(nb, folder / "10_tiny.ipynb")
     cases = {"solved": (_variant(nb, LMF_SOLVED), "4", ""),
-             "mean": (_variant(nb, LMF_MEAN), "0", "average over the rank"),
              "forged": (_variant(nb, LMF_TODO, FORGED_CHECKS), "0", "not implemented yet"),
              "lying": (_variant(nb, LMF_SOLVED, FORGED_CHECKS + "\n" + LYING_KERNEL), "0", "grader's own check")}
     subs = tmp_path / "subs"
