@@ -130,6 +130,8 @@ def test_made_up_tensors_of_the_right_shape_earn_nothing(session):
             return judge.encode(t)
         if isinstance(value, dict) and "tuple" in value:
             return {"tuple": [fake(v) for v in value["tuple"]]}
+        if isinstance(value, dict) and "dict" in value:          # a module's attributes and parameter gradients
+            return {"dict": [[k, fake(v)] for k, v in value["dict"]]}
         if isinstance(value, float):
             return float(torch.rand((), generator=gen))
         if isinstance(value, int) and not isinstance(value, bool):
@@ -138,10 +140,14 @@ def test_made_up_tensors_of_the_right_shape_earn_nothing(session):
 
     for exercise in judge.JUDGED:
         honest = json.loads(ask(session, exercise, _reference_copy(exercise))["reply"])
-        made_up = {"replies": [{**r, "value": fake(r["value"])} if "value" in r else r for r in honest["replies"]]}
+        made_up = {**honest, "replies": [{**r, "value": fake(r["value"])} if "value" in r else r
+                                         for r in honest["replies"]]}
         for r in made_up["replies"]:
             if "grads" in r:
                 r["grads"] = [fake(g) for g in r["grads"]]
+            for key in ("attrs", "param_grads"):
+                if key in r:
+                    r[key] = fake(r[key])
         passed, message = session.verdict(exercise, {"reply": json.dumps(made_up)})
         assert not passed and message, exercise
 
@@ -192,7 +198,18 @@ PARITY = {
     "12.mutual_information": ("test_nb12", ["test_mutual_information_check_accepts"],
                               ["test_mutual_information_check_rejects"]),
     "12.broja": ("test_nb12", ["test_broja_check_accepts"], ["test_broja_check_rejects"]),
+    # module exercises (judge_modules): the grader's weights loaded, or the learner's own layout mirrored
+    "04.cross_attention": ("test_nb04_nb05", ["test_layer_check_accepts_correct"],
+                           ["test_layer_check_rejects_mistakes", "test_layer_check_names_what_multihead_attention_needs"]),
+    "06.gmu": ("test_nb06", ["test_gmu_check_accepts"], ["test_gmu_check_rejects"]),
+    "09.learnable_temperature": ("test_nb09", ["test_learned_temperature_check_accepts"],
+                                 ["test_learned_temperature_check_rejects"]),
+    "10.low_rank_fusion": ("test_nb10", ["test_low_rank_fusion_check_accepts"], ["test_low_rank_fusion_check_rejects"]),
 }
+
+#: the unfinished forms the notebooks' tests use for the module exercises: (test module, attribute names)
+UNFINISHED = {"04.cross_attention": ("test_nb04_nb05", ["TodoLayer"]), "06.gmu": ("test_nb06", ["UnfinishedGMU"]),
+              "10.low_rank_fusion": ("test_nb10", ["LMFUnfinished", "LMFUnfinishedInit"])}
 
 
 def _cases(module_name: str, tests: list) -> list:
@@ -204,6 +221,8 @@ def _cases(module_name: str, tests: list) -> list:
             values = values if isinstance(values, tuple) else (values,)
             if module_name == "test_nb11" and isinstance(values[0], str):   # (kind, message): module._mistake(kind)
                 values = (module._mistake(values[0]), *values[1:])
+            if module_name == "test_nb09" and test.startswith("test_learned"):  # (forward, ...): a class with it
+                values = (module._temperature(values[0]), *values[1:])
             cases.append(values)
     return cases
 
@@ -233,7 +252,7 @@ def test_every_mistake_fails_the_judge_naming_the_same_mistake(session, exercise
     fn, message = _cases(module, bad)[index]
     passed, text = session.verdict(exercise, ask(session, exercise, fn))
     assert not passed
-    found = message in text if module == "test_nb04_nb05" else re.search(message, text)   # sdpa: words, not regex
+    found = message in text if module == "test_nb04_nb05" else re.search(message, text)   # 04: words, not regex
     assert found, f"expected {message!r} in: {text}"
     assert exercise in text
 
@@ -246,11 +265,98 @@ def test_unfinished_answers_are_not_implemented_yet(session, exercise):
     assert not passed and "not implemented yet" in text
 
 
-def test_the_kernel_side_leaves_the_namespace_as_it_was(session):
-    namespace = {"product_of_experts": _reference_copy("03.product_of_experts")}
+@pytest.mark.parametrize("exercise, name", [(ex, n) for ex, (_, names) in UNFINISHED.items() for n in names])
+def test_unfinished_modules_are_not_implemented_yet(session, exercise, name):
+    cls = getattr(importlib.import_module(UNFINISHED[exercise][0]), name)
+    passed, text = session.verdict(exercise, ask(session, exercise, cls))
+    assert not passed and "not implemented yet" in text, text
+
+
+def _lmf_with(extra_buffer=False):
+    base = _reference_copy("10.low_rank_fusion")
+
+    class Learner(base):
+        def __init__(self, *args):
+            super().__init__(*args)
+            if extra_buffer:
+                self.register_buffer("ones", torch.ones(1))
+    return Learner
+
+
+def test_a_module_of_another_layout_is_told_what_the_grader_expected(session):
+    """10.low_rank_fusion's check changes the weights (it zeroes a rank term), so the grader's weights are loaded
+    by name: a module with one more entry in its state (a buffer the check's own tests do not see) is told."""
+    assert session.verdict("10.low_rank_fusion", ask(session, "10.low_rank_fusion", _lmf_with()))[0]
+    passed, text = session.verdict("10.low_rank_fusion", ask(session, "10.low_rank_fusion", _lmf_with(True)))
+    assert not passed and "`ones` besides" in text and "layout" in text, text
+    assert text.startswith("Exercise 10.low_rank_fusion")
+
+
+def test_the_grader_weights_are_secret_and_the_learners_own_layout_is_mirrored(session):
+    """The template's layout gets the grader's weights (drawn under the secret); another layout (MHALayer: one
+    nn.MultiheadAttention) runs with its own weights, rebuilt in the grader from torch's own layer classes."""
+    request = session.requests["04.cross_attention"]
+    other = judge.Session(SECRET + 1).prepare(["04.cross_attention"]).requests["04.cross_attention"]
+    assert request.states[0] != other.states[0]
+    from course_utils.instructor.grading import judge_modules
+    answer = ask(session, "04.cross_attention", importlib.import_module("test_nb04_nb05").MHALayer)
+    inits, _ = judge_modules.parse(answer["reply"], len(request.instances), len(request.calls))
+    mirrored = judge_modules._mirror(inits[0], torch.nn.Module)
+    assert isinstance(mirrored.mha, torch.nn.MultiheadAttention)
+    assert torch.equal(mirrored.mha.in_proj_weight, inits[0]["state"]["mha.in_proj_weight"])
+
+
+def _module_reply(session, exercise):
+    return json.loads(ask(session, exercise, _reference_copy(exercise))["reply"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(inits=r["inits"][:-1]), "constructions"),
+    (lambda r: r.update(replies=r["replies"][:-1]), "results"),
+    (lambda r: r.update(more=1), "fields"),
+    (lambda r: r["inits"][0].update(tree="x"), "module tree"),
+    (lambda r: r["inits"][0].update(state={"dict": [["w", 1]]}), "dict of tensors"),
+    (lambda r: r["replies"][0].update(attrs={"dict": [["a", "text"]]}), "attributes"),
+    (lambda r: r["replies"].__setitem__(0, {"layout": {"missing": 1}}), "layout report"),
+    (lambda r: r["inits"][0]["tree"].insert(0, ["a.b", "torch.nn.modules.linear", "Linear", {"dict": []}]),
+     "before its parent"),
+])
+def test_a_malformed_module_reply_fails_only_that_exercise(session, change, message):
+    reply = _module_reply(session, "04.cross_attention")
+    change(reply)
+    passed, text = session.verdict("04.cross_attention", {"reply": json.dumps(reply)})
+    assert not passed and re.search(message, text), text
+    assert text.startswith("Exercise 04.cross_attention")
+    assert session.verdict("06.gmu", ask(session, "06.gmu", _reference_copy("06.gmu")))[0]
+
+
+def test_a_mirror_builds_only_torchs_own_layers():
+    """A module tree naming a class outside torch.nn (or a non-module) gets an empty stand-in: nothing the kernel
+    names is imported and run in the grader."""
+    from course_utils.instructor.grading import judge_modules
+    init = {"state": {}, "params": [], "frozen": set(),
+            "tree": [["", "x", "Root", {}], ["evil", "os", "system", {}], ["lin", "torch.nn.modules.linear", "Linear",
+                                                                          {"in_features": 2, "out_features": 3}]]}
+    root = judge_modules._mirror(init, type("Root", (torch.nn.Module,), {}))
+    assert type(root.evil).__module__ == "learner" and type(root.evil).__name__ == "system"
+    assert isinstance(root.lin, torch.nn.Linear) and root.lin.out_features == 3
+
+
+@pytest.mark.parametrize("exercise", ["03.product_of_experts", "10.low_rank_fusion"])
+def test_the_kernel_side_leaves_the_namespace_as_it_was(session, exercise):
+    namespace = {judge.JUDGED[exercise].name: _reference_copy(exercise)}
     before = set(namespace)
-    run_kernel_side(session, "03.product_of_experts", namespace)
+    run_kernel_side(session, exercise, namespace)
     assert set(namespace) - {"__builtins__"} == before
+
+
+@pytest.mark.parametrize("exercise", ["04.cross_attention", "10.low_rank_fusion"])
+def test_a_module_reply_for_another_runs_weights_and_inputs_earns_nothing(exercise):
+    """A correct module, answering the request of another run (other secret weights and inputs): the weights and
+    inputs the grader checks are its own."""
+    mine, other = judge.Session(1).prepare([exercise]), judge.Session(2).prepare([exercise])
+    passed, message = mine.verdict(exercise, ask(other, exercise, _reference_copy(exercise)))
+    assert not passed and message
 
 
 def test_a_missing_function_is_named(session):
@@ -328,6 +434,51 @@ def test_grading_through_the_kernel(tmp_path):
         assert message in feedback, (learner, feedback)
     forged = (tmp_path / "out" / "feedback" / "forged" / "03_tiny.md").read_text()
     assert "grader's own check" in forged          # the in-kernel cell "passed"; the judge's verdict decided
+
+
+LMF_TODO = ("class LowRankFusion(nn.Module):\n    def __init__(self, img_dim, txt_dim, out_dim, rank):\n"
+            "        super().__init__()\n        raise NotImplementedError()")
+LMF_SOLVED = """class LowRankFusion(nn.Module):
+    def __init__(self, img_dim, txt_dim, out_dim, rank):
+        super().__init__()
+        self.img_factor = nn.Parameter(torch.randn(rank, img_dim + 1, out_dim) / math.sqrt(img_dim + 1))
+        self.txt_factor = nn.Parameter(torch.randn(rank, txt_dim + 1, out_dim) / math.sqrt(txt_dim + 1))
+
+    def forward(self, e_v, e_t):
+        z_v = torch.cat([e_v, torch.ones(len(e_v), 1)], -1)
+        z_t = torch.cat([e_t, torch.ones(len(e_t), 1)], -1)
+        a = torch.einsum("bi,rio->bro", z_v, self.img_factor)
+        return (a * torch.einsum("bj,rjo->bro", z_t, self.txt_factor)).sum(1)"""
+
+
+def test_grading_a_module_exercise_through_the_kernel(tmp_path):
+    """A module exercise (10.low_rank_fusion, 4 points) on the real path: the honest class earns its points, forged
+    checks and a kernel that rewrites its answers earn nothing (the mistakes' messages: the parity tests above)."""
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        _code("import math\nimport torch\nfrom torch import nn", "setup-10"),
+        _code(LMF_TODO, "a10-lmf-todo"),
+        _code("from course_utils.checks import nb10\nnb10.check_low_rank_fusion(LowRankFusion)",
+              "check-10-low-rank-fusion", "10.low_rank_fusion", 4),
+    ])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nb, folder / "10_tiny.ipynb")
+    cases = {"solved": (_variant(nb, LMF_SOLVED), "4", ""),
+             "forged": (_variant(nb, LMF_TODO, FORGED_CHECKS), "0", "not implemented yet"),
+             "lying": (_variant(nb, LMF_SOLVED, FORGED_CHECKS + "\n" + LYING_KERNEL), "0", "grader's own check")}
+    subs = tmp_path / "subs"
+    for learner, (content, _, _) in cases.items():
+        write_submission(subs, learner, "10_tiny.ipynb", content)
+    limits = runner.Limits(cell_timeout=60, wall_timeout=240, memory_bytes=4 << 30)
+    rows = batch.grade_batch(subs, tmp_path / "out", reference=folder, workers=2, limits=limits,
+                             log=lambda *a: None)
+    got = {row["learner"]: row for row in rows}
+    for learner, (_, points, message) in cases.items():
+        row = got[learner]
+        assert row["status"] == "ok" and row["10.low_rank_fusion"] == points, (learner, row)
+        feedback = (tmp_path / "out" / "feedback" / learner / "10_tiny.md").read_text()
+        assert message in feedback, (learner, feedback[feedback.find('Exercise 10'):][:600])
 
 
 def test_secret_seeds_in_threads_do_not_mix():

@@ -1,4 +1,5 @@
-"""The judge: the verdict of an exercise whose answer is a function of tensors, computed in the grader.
+"""The judge: the verdict of an exercise whose answer is a function of tensors (or, with :mod:`.judge_modules`, an
+``nn.Module`` class), computed in the grader.
 
 The learner's kernel runs the learner's code and the restored check cells, and whatever it prints it controls: a
 cell that patches the import system can make every in-kernel check print "ok". So for the exercises in
@@ -468,6 +469,32 @@ class Request:
         return [{"args": c["args"], "kwargs": c["kwargs"],
                  "cotangent": None if c["cotangent"] is None else encode(c["cotangent"])} for c in self.calls]
 
+    def source(self, marker: str) -> str:
+        return kernel_code(self.name, self.wire(), marker)
+
+
+@dataclass
+class ModuleRequest:
+    """One module exercise's constructions, states and forward calls, recorded on the reference
+    (:mod:`.judge_modules`)."""
+    exercise: str
+    name: str
+    calls: list
+    instances: list
+    states: list
+
+    def wire(self) -> dict:
+        from .judge_modules import fixed_states
+        return {"instances": self.instances, "states": self.states,
+                "fixed": fixed_states(self.calls, len(self.instances)),
+                "calls": [{"instance": c["instance"], "state": c["state"], "training": c["training"],
+                           "args": c["args"], "kwargs": c["kwargs"],
+                           "cotangent": encode(c["cotangent"])} for c in self.calls]}
+
+    def source(self, marker: str) -> str:
+        from . import judge_modules
+        return judge_modules.kernel_code(self.name, self.wire(), marker)
+
 
 class Session:
     """The judge of one grading process: its secret, marker, and the recorded calls of each judged check."""
@@ -482,18 +509,26 @@ class Session:
         for exercise_id in checks:
             if exercise_id not in JUDGED:
                 continue
-            recorder = Recorder(_reference(exercise_id))
+            module = JUDGED[exercise_id].kind == "module"
+            if module:
+                from .judge_modules import ModuleRecorder
+                recorder = ModuleRecorder(_reference(exercise_id))
+            else:
+                recorder = Recorder(_reference(exercise_id))
             failure = run_check_unwrapped(exercise_id, recorder, self.secret)
             if failure:
                 raise RuntimeError(f"the judge's check of {exercise_id} fails on the course's reference under "
                                    f"this run's secret seeds ({failure}); no submission can be judged")
-            self.requests[exercise_id] = Request(exercise_id, JUDGED[exercise_id].name, recorder.calls)
+            name = JUDGED[exercise_id].name
+            self.requests[exercise_id] = ModuleRequest(exercise_id, name, recorder.calls, recorder.instances,
+                                                       recorder.states) if module else \
+                Request(exercise_id, name, recorder.calls)
         return self
 
     def payload(self) -> dict:
         """What the grading process needs (JSON): the marker and, per check id, the source to run in the kernel."""
         return {"marker": self.marker, "max_reply": MAX_REPLY, "timeout": REQUEST_TIMEOUT,
-                "requests": {ex: kernel_code(r.name, r.wire(), self.marker) for ex, r in self.requests.items()}}
+                "requests": {ex: r.source(self.marker) for ex, r in self.requests.items()}}
 
     def verdict(self, exercise_id: str, answer: dict | None) -> tuple[bool, str]:
         """(passed, message) of a judged check from the grading process's record of the kernel's answer."""
@@ -502,22 +537,36 @@ class Session:
             return False, f"{title}: the grader could not ask the kernel for your outputs (the check cell did not run)"
         if answer.get("error"):
             return False, f"{title}: the grader's request to the kernel failed: {str(answer['error'])[:300]}"
+        request = self.requests[exercise_id]
         try:
-            replies = self.parse(exercise_id, answer.get("reply"))
+            if isinstance(request, ModuleRequest):
+                replay = self._module_replay(request, answer.get("reply"), title)
+            else:
+                replies = self.parse(exercise_id, answer.get("reply"))
+                replay = replies if isinstance(replies, str) else Replay(request.name, request.calls, replies)
         except Malformed as error:
             return False, f"{title}: the kernel's answer to the grader is not well-formed data ({error}); no points"
-        if isinstance(replies, str):
-            return False, f"{title}: {replies}"
-        request = self.requests[exercise_id]
-        replay = Replay(request.name, request.calls, replies)
+        if isinstance(replay, str):
+            return False, f"{title}: {replay}"
         try:
             message = run_check(exercise_id, replay, self.secret)
         except Exception as error:          # the check itself broke on these values: that exercise, not the grader
             return False, f"{title}: the grader could not judge your outputs ({type(error).__name__}: {error})"
         if replay.missing:
-            return False, (f"{title}: your function's outputs on the grader's inputs could not be checked "
+            return False, (f"{title}: your {'module' if isinstance(request, ModuleRequest) else 'function'}'s outputs on the grader's inputs could not be checked "
                            f"({replay.missing}); no points")
         return not message, message
+
+    @staticmethod
+    def _module_replay(request: "ModuleRequest", text, title: str):
+        from . import judge_modules
+        parsed = judge_modules.parse(text, len(request.instances), len(request.calls))
+        if isinstance(parsed, str):
+            return parsed
+        inits, replies = parsed
+        states = [decode(s) for s in request.states]
+        return judge_modules.ModuleReplay(request.name, title, _reference(request.exercise), request.calls, states,
+                                          inits, replies)
 
     def parse(self, exercise_id: str, text) -> list | str:
         """The decoded replies of the kernel (one per recorded call), a str saying what is missing, or Malformed."""
