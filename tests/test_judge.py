@@ -412,26 +412,32 @@ def _variant(nb, answer: str, before: str = ""):
     return nb
 
 
+def grade_cases(tmp_path, reference, notebook: str, exercise: str, cases: dict) -> None:
+    """Grade each case's notebook (learner -> (notebook, points, words its feedback holds)) in one batch against
+    the course in ``reference``; each learner's row has the points and its feedback the words."""
+    subs = tmp_path / "subs"
+    for learner, (content, _, _) in cases.items():
+        write_submission(subs, learner, notebook, content)
+    limits = runner.Limits(cell_timeout=60, wall_timeout=240, memory_bytes=4 << 30)
+    rows = batch.grade_batch(subs, tmp_path / "out", reference=reference, workers=2, limits=limits,
+                             log=lambda *a: None)
+    got = {row["learner"]: row for row in rows}
+    for learner, (_, points, message) in cases.items():
+        row = got[learner]
+        assert row["status"] == "ok" and row[exercise] == points, (learner, row)
+        feedback = (tmp_path / "out" / "feedback" / learner / notebook.replace(".ipynb", ".md")).read_text()
+        assert message in feedback, (learner, feedback[feedback.find(f"Exercise {exercise[:2]}"):][:600])
+
+
 def test_grading_through_the_kernel(tmp_path):
     """Honest answers earn what they earn; forged checks, made-up answers and a lying kernel earn nothing."""
     nb = tiny_03(tmp_path / "ref")
-    subs = tmp_path / "subs"
     cases = {"solved": (_variant(nb, POE_SOLVED), "1", ""),
              "mixture": (_variant(nb, POE_MIXTURE), "0", "mixture"),
              "forged": (_variant(nb, POE_TODO, FORGED_CHECKS), "0", "not implemented yet"),
              "made_up": (_variant(nb, MADE_UP, FORGED_CHECKS), "0", "differs from the reference"),
              "lying": (_variant(nb, POE_SOLVED, FORGED_CHECKS + "\n" + LYING_KERNEL), "0", "differs from the")}
-    for learner, (content, _, _) in cases.items():
-        write_submission(subs, learner, "03_tiny.ipynb", content)
-    limits = runner.Limits(cell_timeout=60, wall_timeout=240, memory_bytes=4 << 30)
-    rows = batch.grade_batch(subs, tmp_path / "out", reference=tmp_path / "ref", workers=2, limits=limits,
-                             log=lambda *a: None)
-    got = {row["learner"]: row for row in rows}
-    for learner, (_, points, message) in cases.items():
-        row = got[learner]
-        assert row["status"] == "ok" and row["03.product_of_experts"] == points, (learner, row)
-        feedback = (tmp_path / "out" / "feedback" / learner / "03_tiny.md").read_text()
-        assert message in feedback, (learner, feedback)
+    grade_cases(tmp_path, tmp_path / "ref", "03_tiny.ipynb", "03.product_of_experts", cases)
     forged = (tmp_path / "out" / "feedback" / "forged" / "03_tiny.md").read_text()
     assert "grader's own check" in forged          # the in-kernel cell "passed"; the judge's verdict decided
 
@@ -467,18 +473,7 @@ def test_grading_a_module_exercise_through_the_kernel(tmp_path):
     cases = {"solved": (_variant(nb, LMF_SOLVED), "4", ""),
              "forged": (_variant(nb, LMF_TODO, FORGED_CHECKS), "0", "not implemented yet"),
              "lying": (_variant(nb, LMF_SOLVED, FORGED_CHECKS + "\n" + LYING_KERNEL), "0", "grader's own check")}
-    subs = tmp_path / "subs"
-    for learner, (content, _, _) in cases.items():
-        write_submission(subs, learner, "10_tiny.ipynb", content)
-    limits = runner.Limits(cell_timeout=60, wall_timeout=240, memory_bytes=4 << 30)
-    rows = batch.grade_batch(subs, tmp_path / "out", reference=folder, workers=2, limits=limits,
-                             log=lambda *a: None)
-    got = {row["learner"]: row for row in rows}
-    for learner, (_, points, message) in cases.items():
-        row = got[learner]
-        assert row["status"] == "ok" and row["10.low_rank_fusion"] == points, (learner, row)
-        feedback = (tmp_path / "out" / "feedback" / learner / "10_tiny.md").read_text()
-        assert message in feedback, (learner, feedback[feedback.find('Exercise 10'):][:600])
+    grade_cases(tmp_path, folder, "10_tiny.ipynb", "10.low_rank_fusion", cases)
 
 
 def test_secret_seeds_in_threads_do_not_mix():

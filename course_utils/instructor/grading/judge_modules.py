@@ -518,11 +518,7 @@ def _layout_of(learner: dict, state: dict) -> dict:
 
 def _layout(module: nn.Module, state: dict) -> dict:
     """Where the module's parameters and buffers differ in name or shape from ``state`` ({} where they agree)."""
-    have = module.state_dict(keep_vars=True)
-    layout = {"missing": [k for k in state if k not in have], "extra": [k for k in have if k not in state],
-              "shapes": [str([k, list(have[k].shape), list(state[k].shape)]) for k in state
-                         if k in have and tuple(have[k].shape) != tuple(state[k].shape)]}
-    return layout if any(layout.values()) else {}
+    return _layout_of(module.state_dict(keep_vars=True), state)
 
 
 def _load(module: nn.Module, state: dict) -> None:
