@@ -390,18 +390,26 @@ def _lie(obj, *args, _dumps=_dumps, **kwargs):
 json.dumps = _lie'''
 
 
-def tiny_03(folder):
-    """A course notebook 03_tiny.ipynb with the real check cell of 03.product_of_experts (1 point)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def tiny_notebook(path, setup: str, todo: str, todo_id: str, check: str, exercise: str, points: int):
+    """A course notebook at ``path`` of three cells: setup, the TODO cell (``todo``, id ``todo_id``) and the real
+    check cell of ``exercise`` (``check``, worth ``points``); the notebook."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    number = exercise[:2]
     nb = nbformat.v4.new_notebook(cells=[
-        _code("import torch", "setup-03"),
-        _code(POE_TODO, "941e46e2690d"),
-        _code("from course_utils.checks import nb03\nnb03.check_product_of_experts(product_of_experts)",
-              "check-03-product-of-experts", "03.product_of_experts", 1),
+        _code(setup, f"setup-{number}"),
+        _code(todo, todo_id),
+        _code(check, f"check-{exercise.replace('.', '-').replace('_', '-')}", exercise, points),
     ])
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nbformat.write(nb, folder / "03_tiny.ipynb")
+    nbformat.write(nb, path)
     return nb
+
+
+def tiny_03(folder):
+    """A course notebook 03_tiny.ipynb with the real check cell of 03.product_of_experts (1 point)."""
+    return tiny_notebook(folder / "03_tiny.ipynb", "import torch", POE_TODO, "941e46e2690d",
+                         "from course_utils.checks import nb03\nnb03.check_product_of_experts(product_of_experts)",
+                         "03.product_of_experts", 1)
 
 
 def _variant(nb, answer: str, before: str = ""):
@@ -461,15 +469,9 @@ def test_grading_a_module_exercise_through_the_kernel(tmp_path):
     """A module exercise (10.low_rank_fusion, 4 points) on the real path: the honest class earns its points, forged
     checks and a kernel that rewrites its answers earn nothing (the mistakes' messages: the parity tests above)."""
     folder = tmp_path / "ref"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[
-        _code("import math\nimport torch\nfrom torch import nn", "setup-10"),
-        _code(LMF_TODO, "a10-lmf-todo"),
-        _code("from course_utils.checks import nb10\nnb10.check_low_rank_fusion(LowRankFusion)",
-              "check-10-low-rank-fusion", "10.low_rank_fusion", 4),
-    ])
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nbformat.write(nb, folder / "10_tiny.ipynb")
+    nb = tiny_notebook(folder / "10_tiny.ipynb", "import math\nimport torch\nfrom torch import nn", LMF_TODO, "a10-lmf-todo",
+                       "from course_utils.checks import nb10\nnb10.check_low_rank_fusion(LowRankFusion)",
+                       "10.low_rank_fusion", 4)
     cases = {"solved": (_variant(nb, LMF_SOLVED), "4", ""),
              "forged": (_variant(nb, LMF_TODO, FORGED_CHECKS), "0", "not implemented yet"),
              "lying": (_variant(nb, LMF_SOLVED, FORGED_CHECKS + "\n" + LYING_KERNEL), "0", "grader's own check")}
