@@ -150,11 +150,16 @@ def minimum_synergy_table(p, tol: float = 1e-10) -> tuple[torch.Tensor, int]:
         return F.table(x), 0
     m, steps, mu = len(x), 0, 1e-2
 
-    def parts(x, mu):
+    same = (cell[:, None] == cell[None, :]).double()                  # (m, m): entries of one (x1, x2) cell
+
+    def barrier(x, mu):                                               # value of the barrier objective, and q(x1, x2)
         x12 = torch.zeros(n1 * n2, dtype=torch.float64).index_add_(0, cell, x)
         value = (x * torch.log(x)).sum() - (x12[x12 > 0] * torch.log(x12[x12 > 0])).sum() - mu * torch.log(x).sum()
+        return value, x12
+
+    def parts(x, mu):                                                 # value, gradient (k,), Hessian (k, k) in t
+        value, x12 = barrier(x, mu)
         grad = torch.log(x) - torch.log(x12[cell]) - mu / x
-        same = (cell[:, None] == cell[None, :]).double()
         hess = torch.diag(1 / x + mu / x ** 2) - same / x12[cell][None, :]
         return value, basis.T @ grad, basis.T @ hess @ basis
 
@@ -166,7 +171,7 @@ def minimum_synergy_table(p, tol: float = 1e-10) -> tuple[torch.Tensor, int]:
             if decrement / 2 < 1e-13:
                 break
             move, s = basis @ d, 1.0
-            while (x + s * move <= 0).any() or parts(x + s * move, mu)[0] > value - 0.25 * s * decrement:
+            while (x + s * move <= 0).any() or barrier(x + s * move, mu)[0] > value - 0.25 * s * decrement:
                 s *= 0.5
                 if s < 1e-12:
                     break
@@ -212,7 +217,9 @@ def kmeans(features: torch.Tensor, k: int, seed: int = 0, iters: int = 50) -> to
         centres = torch.cat([centres, x[torch.multinomial(d / d.sum(), 1, generator=g)]])
     for _ in range(iters):
         labels = torch.cdist(x, centres).argmin(1)
-        new = torch.stack([x[labels == j].mean(0) if (labels == j).any() else centres[j] for j in range(k)])
+        counts = torch.bincount(labels, minlength=k).to(x.dtype)[:, None]      # (k, 1); an empty cluster keeps its centre
+        sums = torch.zeros_like(centres).index_add_(0, labels, x)               # (k, D)
+        new = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
         if torch.allclose(new, centres):
             break
         centres = new

@@ -22,6 +22,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..data.dataset import MultimodalDataset, check_dataset
+from ..training.loop import EagerAdamW
 from ..references import lazy_exports
 
 MODALITIES = ("easy", "hard")
@@ -124,7 +125,7 @@ def train_recording(model: nn.Module, train, *, seed: int, epochs: int = 20, lr:
     if not hasattr(model, "hard_encoder"):
         raise TypeError(f"train_recording expects a model with a hard_encoder, got {type(model).__name__}")
     gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = EagerAdamW(model.parameters(), lr=lr, weight_decay=0.0)   # Adam, without importing torch._dynamo
     loss = loss if loss is not None else (lambda outputs, y: F.cross_entropy(outputs, y))
     easy_all, hard_all = train.modalities
     norms = []
