@@ -137,7 +137,9 @@ def check_train_step(check, train_step):
     with torch.no_grad():
         logits = model(*inputs)
     model.calls.clear()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    # AdamW as fit uses it: torch.optim's own would import torch's compiler (about 1 s) in every kernel that checks
+    from ..training import EagerAdamW
+    optimizer = EagerAdamW(model.parameters(), lr=lr, weight_decay=0.0)
     loss = check.call(train_step, model, optimizer, inputs, labels, what="train_step")
     check.expect(len(model.calls) >= 1, "train_step calls the model",
                  "train_step never called the model: compute logits = model(*inputs)")
